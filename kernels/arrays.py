@@ -14,7 +14,9 @@ RULE_LOCKED = 0  # locked accounts not with their current rep
 RULE_REGIONS = 1  # accounts held by a rep whose `regions` exclude them
 RULE_SPECIALISTS = 2  # accounts held by a specialist outside its skills
 RULE_CAPACITY = 3  # sum_j max(0, W_j - capacity_j * (1 + slack))  (hours)
-RULE_BALANCE = 4  # sum over banded measures m and reps with s_j > 0 of max(0, |X_mj/X*_mj - 1| - tol_m)
+RULE_BALANCE = (
+    4  # sum over banded measures m and reps with s_j > 0 of max(0, |X_mj/X*_mj - 1| - tol_m)
+)
 RULE_MIN_ACCOUNTS = 5  # sum over non-leaving reps of max(0, min - N_j)
 RULE_MAX_ACCOUNTS = 6  # sum_j max(0, N_j - max)
 RULE_POTENTIAL_CHANGE = 7  # sum over reps with P0_j > 0 of max(0, |P_j/P0_j - 1| - max_change)
@@ -23,7 +25,9 @@ RULE_MAX_MOVED_POTENTIAL = 9  # max(0, potential moved - max_moved_potential)
 RULE_PROTECTED = 10  # accounts at or above the potential threshold that moved
 RULE_BARRED = 11  # accounts held by a rep they bar
 RULE_LEAVING = 12  # accounts held by a leaving rep
-RULE_CONTIGUITY = 13  # sum over non-empty territories of (connected components - 1); full evaluation only
+RULE_CONTIGUITY = (
+    13  # sum over non-empty territories of (connected components - 1); full evaluation only
+)
 N_RULES = 14
 
 RULE_NAMES = (

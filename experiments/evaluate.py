@@ -1,0 +1,38 @@
+"""`terrasim evaluate`: objectives and metrics of today's assignment, or of `assignment=PATH`."""
+
+from omegaconf import DictConfig
+
+from engine.cli import experiment
+from engine.console import format_table
+from engine.data import load_assignment, load_instance
+from engine.evaluate import evaluate, evaluation_table
+from engine.problem import build_problem
+from engine.rules import objective_from_config
+from engine.runs import Run
+
+
+@experiment("evaluate")
+def main(cfg: DictConfig, run: Run) -> None:
+    """Evaluate one assignment and write evaluation.arrow into the run folder."""
+    objective = objective_from_config(cfg.objective)
+    instance = load_instance(cfg.data, objective.rules, cfg.seed)
+    problem = build_problem(instance, objective)
+    if cfg.assignment:
+        design, label = load_assignment(cfg.assignment, instance), str(cfg.assignment)
+    else:
+        design, label = instance.accounts.current_rep, "today"
+    result = evaluate(problem, design)
+    rows = {name: {label: value} for name, value in {**result.objectives, **result.metrics}.items()}
+    print(format_table(rows, title=f"{instance.source}"))
+    broken = {k: v for k, v in result.violations.items() if v > 0}
+    if broken:
+        print("hard rules broken: " + ", ".join(f"{k} ({v:g})" for k, v in broken.items()))
+    else:
+        print("every hard rule holds")
+    run.write_table("evaluation", evaluation_table(result, instance.reps.ids, label))
+    run.save_config()
+    print(f"wrote {run.dir / 'evaluation.arrow'}")
+
+
+if __name__ == "__main__":
+    main()
