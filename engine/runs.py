@@ -23,13 +23,18 @@ LIBRARIES = ("numba", "numpy", "ray", "pyarrow", "pymoo", "hydra-core", "scipy")
 # Keys that choose how a run executes, never what it computes: left out of the recorded config
 # so that the same job on 1 or 16 workers writes the same bytes.
 EXECUTION_KEYS = ("ray",)
+EXECUTION_SUBKEYS = (("sim", "batch_size"),)
 
 
 def recorded_config(cfg: DictConfig) -> dict[str, Any]:
     """The config as it is recorded in results: resolved, without execution-only keys."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
-    return {k: v for k, v in plain.items() if k not in EXECUTION_KEYS and k != "hydra"}
+    recorded = {k: v for k, v in plain.items() if k not in EXECUTION_KEYS and k != "hydra"}
+    for group, key in EXECUTION_SUBKEYS:
+        if isinstance(recorded.get(group), dict):
+            recorded[group] = {k: v for k, v in recorded[group].items() if k != key}
+    return recorded
 
 
 @functools.cache
