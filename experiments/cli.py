@@ -9,6 +9,10 @@ EXPERIMENTS = {
     "generate": "write a synthetic instance (data.preset=NAME out=DIR)",
     "validate": "check input files and print a summary of them",
     "evaluate": "evaluate today's (or a given) assignment: objectives and metrics",
+    "optimize": "optimize the territories; designs, moves, transitions, assignment.csv",
+    "export": "write one design of a designs or frontier file as assignment.csv",
+    "frontier": "Pareto frontier of the redesign, stress-tested, with a recommended design",
+    "stress": "Monte Carlo stress test of designs against today's (Ray)",
 }
 USAGE = "usage: terrasim EXPERIMENT [key=value ...]   (terrasim EXPERIMENT --help for its config)"
 

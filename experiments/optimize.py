@@ -1,0 +1,56 @@
+"""`terrasim optimize`: optimize today's territories and explain the redesign."""
+
+from omegaconf import DictConfig
+
+from engine.cli import experiment
+from engine.console import format_table
+from engine.data import load_instance
+from engine.designs import (
+    NamedDesign,
+    assignment_table,
+    designs_table,
+    moves_table,
+    transitions_table,
+)
+from engine.evaluate import evaluate
+from engine.optimize import optimize, solver_settings_from_config
+from engine.problem import build_problem
+from engine.rules import objective_from_config
+from engine.runs import Run
+
+
+@experiment("optimize")
+def main(cfg: DictConfig, run: Run) -> None:
+    """Optimize, print before/after, write designs, moves, transitions and assignment.csv."""
+    objective = objective_from_config(cfg.objective)
+    settings = solver_settings_from_config(cfg.solver)
+    instance = load_instance(cfg.data, objective.rules, cfg.seed)
+    problem = build_problem(instance, objective)
+    today = instance.accounts.current_rep
+    design = optimize(problem, settings, progress=True)
+    before = NamedDesign("today", today, evaluate(problem, today))
+    after = NamedDesign(
+        "optimized",
+        design.assignment,
+        design.evaluation,
+        {"moves": design.moves, "seconds": design.seconds, "stopped": design.stopped},
+    )
+    rows = {
+        name: {"today": before.evaluation.row()[name], "optimized": after.evaluation.row()[name]}
+        for name in (*before.evaluation.objectives, *before.evaluation.metrics)
+    }
+    print(format_table(rows, title=instance.source))
+    print(
+        f"{'feasible' if design.feasible else 'INFEASIBLE'} design after {design.moves:,} moves "
+        f"in {design.seconds:.1f} s ({design.stopped})"
+    )
+    run.write_table("designs", designs_table(problem, [before, after]))
+    run.write_table("moves", moves_table(problem, after))
+    run.write_table("transitions", transitions_table(problem, after))
+    run.write_csv("assignment.csv", assignment_table(problem, design.assignment))
+    run.save_config()
+    print(f"wrote designs, moves, transitions and assignment.csv to {run.dir}")
+
+
+if __name__ == "__main__":
+    main()

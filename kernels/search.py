@@ -1,0 +1,1496 @@
+"""Local search kernels (DESIGN §4): candidate lists, shift and swap moves, descent, kicks.
+
+The engine (engine/optimize.py) owns the loop and the clock; each call here does a bounded number
+of steps on a state kept in arrays, so the same number of steps gives the same design whatever
+the chunking.
+
+Moves are scored by the weighted sum of normalised objectives plus penalty weights × rule
+violations, with the exact O(1) deltas of kernels/deltas.py. A move only goes to a rep in the
+account's candidate list, so the unary rules (regions, specialists, barred, leaving, locked,
+protected) are never broken by a move. Contiguity, when its rule is on, is kept by checks: a
+shift out of territory a needs the account's neighbours in a to stay connected without it (a
+bounded breadth-first search inside a), and a shift into territory b needs a neighbour in b.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from kernels.arrays import (
+    ACCOUNT_COUNT,
+    DISRUPTION,
+    N_OBJECTIVES,
+    N_RULES,
+    POTENTIAL,
+    POTENTIAL_IMBALANCE,
+    RULE_BALANCE,
+    RULE_BARRED,
+    RULE_CAPACITY,
+    RULE_CONTIGUITY,
+    RULE_LEAVING,
+    RULE_LOCKED,
+    RULE_MAX_ACCOUNTS,
+    RULE_MAX_MOVED,
+    RULE_MAX_MOVED_POTENTIAL,
+    RULE_MIN_ACCOUNTS,
+    RULE_POTENTIAL_CHANGE,
+    RULE_PROTECTED,
+    RULE_REGIONS,
+    RULE_SPECIALISTS,
+    SKILL_MISMATCH,
+    TRAVEL,
+    WORKLOAD,
+    WORKLOAD_IMBALANCE,
+)
+from kernels.deltas import apply_shift, apply_swap, shift_deltas_weighted
+from kernels.geo import account_rep_distance
+from kernels.jit import njit
+from kernels.objectives import (
+    SUM_ASSIGNED_WORKLOAD,
+    SUM_MISMATCH_POTENTIAL,
+    SUM_MOVED,
+    SUM_MOVED_POTENTIAL,
+    SUM_SQUARES_POTENTIAL,
+    SUM_SQUARES_WORKLOAD,
+    SUM_TRAVEL,
+    band_excess,
+    budget_excess,
+    inverse,
+    inverse_share,
+    objectives_from_sums,
+    ratio,
+    rule_limits,
+    territory_after,
+    territory_terms,
+)
+
+SearchState = namedtuple(
+    "SearchState",
+    [
+        "rep_of_account",  # int64[n_accounts]: the design being improved, in place
+        "totals",  # float64[n_measures, n_reps]: as filled by evaluate_design, kept by apply_*
+        "grand_totals",  # float64[n_measures]
+        "sums",  # float64[N_SUMS]
+        "violations",  # float64[N_RULES]; the contiguity entry is not kept up to date
+        "current_distance",  # float64[n_accounts]: d(i, rep_of_account[i]), 0 when unassigned
+        "order",  # int64[n_accounts]: the order in which descent examines accounts
+        "counters",  # int64[N_COUNTERS]: see the indices below
+        "mark",  # int64[n_accounts]: scratch stamps of the contiguity search (start at -1)
+        "queue",  # int64[n_accounts]: scratch queue of the contiguity search
+        "rep_moved",  # int64[n_reps]: counters[MOVES] after the last move into or out of a rep
+        "account_seen",  # int64[n_accounts]: counters[MOVES] when last examined in vain (-1)
+        "near_move",  # bool[n_accounts]: a move next to it since its swaps were last tried
+    ],
+)
+
+Neighbourhood = namedtuple(
+    "Neighbourhood",
+    [
+        "candidate_rep",  # int64[n_accounts, k]: allowed reps, nearest first, -1 padded
+        "candidate_distance",  # float64[n_accounts, k]: d(i, candidate_rep[i, c])
+        "swap_ptr",  # int64[n_accounts + 1]: CSR graph of swap partners (nearby accounts)
+        "swap_neighbour",  # int64[n_edges]; empty: no swaps
+        "rep_ptr",  # int64[n_reps + 1]: CSR of the accounts whose candidate list holds each rep
+        "rep_account",  # int64[n_accounts * k, at most]
+    ],
+)
+
+# Indices into SearchState.counters.
+STEPS = 0  # descent: accounts examined in the current phase
+MOVES = 1  # moves applied, every phase (moves a kick round undoes included)
+SHIFTS = 2  # shifts applied
+SWAPS = 3  # swaps applied
+POSITION = 4  # descent: next index into `order` in the current sweep
+SWEEP_MOVES = 5  # descent: moves in the current sweep
+SWAPPING = 6  # descent: 1 once the shifts alone are at a local optimum (swaps are tried too)
+STRICT = 7  # descent: 1 while a sweep examines every account (0: unchanged ones are skipped)
+BATCH = 8  # descent: accounts whose shifts are scored in one call (adapts to the move rate)
+REFUSED = 9  # improving moves refused by the contiguity check
+STAMP = 10  # last stamp used in `mark`
+ROUNDS = 11  # kicks: rounds done in the current phase
+STALE = 12  # kicks: rounds since the last one that improved the score
+ACCEPTED = 13  # kicks: rounds kept
+N_COUNTERS = 14
+
+# Indices into the float64 `params` vector.
+MIN_GAIN = 0  # a move (and a kick round) must lower the score by more than this
+SEARCH_LIMIT = 1  # contiguity: largest number of accounts one check may visit
+MAX_ROUNDS = 2  # kicks: rounds in the phase
+MAX_STALE = 3  # kicks: the phase ends after this many rounds in a row without improvement
+ROUND_STEPS = 4  # kicks: accounts one round's local descent may examine
+N_PARAMS = 5
+
+# What a search call returns.
+RUNNING = 0  # the budget of this call ran out; call again
+CONVERGED = 1  # descent: a local optimum; kicks: the phase is over
+MOVE_LIMIT = 2  # the move limit is reached
+
+_LOG_LENGTH = 4096  # kicks: moves one round may make (its undo log)
+# Descent scores the shifts of up to this many accounts in one call (fewer while many move:
+# after a move the rest of the batch is scored again, so every decision sees the exact state).
+_MAX_BATCH = 64
+
+
+@njit(inline="always")
+def _is_barred(i, j, barred_ptr, barred_rep):
+    """Whether account i bars rep j."""
+    for e in range(barred_ptr[i], barred_ptr[i + 1]):
+        if barred_rep[e] == j:
+            return True
+    return False
+
+
+@njit
+def select_candidates(
+    nearest, accounts, reps, distance, rules, include_current, candidate_rep, candidate_distance
+):
+    """Each account's k nearest reps that the unary rules allow, nearest first.
+
+    Allowed: not leaving, covering the account's region, a specialist only in the account's
+    segment, not barred by it (each rule only where switched on); a locked account (locked
+    rule on) or a protected one (protected rule on) allows only its current rep. The rows of
+    `nearest` are searched first; a row with fewer than k allowed reps there is searched again
+    over every rep, so the result is exact. Ties in distance go to the lower rep index.
+
+    Parameters
+    ----------
+    nearest : int64[n_accounts, q]
+        Reps by increasing distance from each account (a KD-tree query), q <= n_reps; q = 0
+        searches every rep (explicit distance matrices).
+    accounts : AccountArrays
+    reps : RepArrays
+        ``reps.xyz`` are the points distances are measured to (rep homes, or greenfield sites).
+    distance : DistanceArrays
+    rules : RuleArrays
+    include_current : bool
+        Keep the account's current rep when it is allowed, in place of the k-th nearest.
+    candidate_rep : int64[n_accounts, k]
+        Out: rep indices, -1 padded.
+    candidate_distance : float64[n_accounts, k]
+        Out: d(i, candidate_rep[i, c]); inf where padded.
+    """
+    n_accounts, k = candidate_rep.shape
+    n_reps = reps.leaving.shape[0]
+    q = nearest.shape[1]
+    on = rules.on
+    check_regions = on[RULE_REGIONS]
+    check_specialists = on[RULE_SPECIALISTS]
+    check_barred = on[RULE_BARRED]
+    check_leaving = on[RULE_LEAVING]
+    check_locked = on[RULE_LOCKED]
+    check_protected = on[RULE_PROTECTED]
+    region = accounts.region
+    segment = accounts.segment
+    current_rep = accounts.current_rep
+    locked = accounts.locked
+    protected = accounts.protected
+    barred_ptr = accounts.barred_ptr
+    barred_rep = accounts.barred_rep
+    account_xyz = accounts.xyz
+    leaving = reps.leaving
+    region_ok = reps.region_ok
+    specialist = reps.specialist
+    skill = reps.skill
+    rep_xyz = reps.xyz
+    for i in range(n_accounts):
+        for c in range(k):
+            candidate_rep[i, c] = -1
+            candidate_distance[i, c] = np.inf
+        current = current_rep[i]
+        only_current = (check_locked and locked[i]) or (check_protected and protected[i])
+        found = 0
+        # Pass 0 reads the tree's nearest reps, pass 1 every rep (a short row or no tree).
+        for sweep in range(2):
+            if sweep == 0 and (q == 0 or only_current):
+                continue
+            if sweep == 1 and found == k:
+                break
+            if sweep == 1 and q >= n_reps and not only_current:
+                break
+            found = 0
+            n_reps_seen = q if sweep == 0 else n_reps
+            if sweep == 1 and only_current:
+                n_reps_seen = 1 if current >= 0 else 0
+            for t in range(n_reps_seen):
+                j = nearest[i, t] if sweep == 0 else t
+                if sweep == 1 and only_current:
+                    j = current
+                if check_leaving and leaving[j]:
+                    continue
+                if check_regions and not region_ok[j, region[i]]:
+                    continue
+                if check_specialists and specialist[j] and not skill[j, segment[i]]:
+                    continue
+                if check_barred and _is_barred(i, j, barred_ptr, barred_rep):
+                    continue
+                d = account_rep_distance(i, j, account_xyz, rep_xyz, distance)
+                # Insert (d, j) into the sorted row, dropping the farthest when full.
+                if found == k:
+                    last = candidate_distance[i, k - 1]
+                    if d > last or (d == last and j > candidate_rep[i, k - 1]):
+                        continue
+                    position = k - 1
+                else:
+                    position = found
+                    found += 1
+                while position > 0 and (
+                    candidate_distance[i, position - 1] > d
+                    or (
+                        candidate_distance[i, position - 1] == d
+                        and candidate_rep[i, position - 1] > j
+                    )
+                ):
+                    candidate_distance[i, position] = candidate_distance[i, position - 1]
+                    candidate_rep[i, position] = candidate_rep[i, position - 1]
+                    position -= 1
+                candidate_distance[i, position] = d
+                candidate_rep[i, position] = j
+        if not include_current or current < 0 or only_current or found == 0:
+            continue
+        # The current rep, when allowed and not listed, takes the farthest slot (it is farther).
+        listed = False
+        for c in range(found):
+            if candidate_rep[i, c] == current:
+                listed = True
+        if listed:
+            continue
+        j = current
+        if check_leaving and leaving[j]:
+            continue
+        if check_regions and not region_ok[j, region[i]]:
+            continue
+        if check_specialists and specialist[j] and not skill[j, segment[i]]:
+            continue
+        if check_barred and _is_barred(i, j, barred_ptr, barred_rep):
+            continue
+        slot = found if found < k else k - 1
+        candidate_rep[i, slot] = j
+        candidate_distance[i, slot] = account_rep_distance(i, j, account_xyz, rep_xyz, distance)
+
+
+@njit
+def design_distances(rep_of_account, accounts, reps, distance, out):
+    """d(i, rep_of_account[i]) for every account (0 when unassigned) into `out`."""
+    account_xyz = accounts.xyz
+    rep_xyz = reps.xyz
+    for i in range(rep_of_account.shape[0]):
+        j = rep_of_account[i]
+        out[i] = 0.0 if j < 0 else account_rep_distance(i, j, account_xyz, rep_xyz, distance)
+
+
+@njit
+def assign_greedy(order, candidate_rep, candidate_distance, workload, limit, load, out):
+    """Assign accounts in `order` to their nearest candidate with room (greedy regret).
+
+    Room: load_j + workload_i <= limit_j. An account no candidate has room for goes to the
+    candidate it overfills least (in hours). An account without candidates is left as it is.
+
+    Parameters
+    ----------
+    order : int64[n]
+        Accounts in the order they choose (largest regret first).
+    candidate_rep : int64[n_accounts, k]
+    candidate_distance : float64[n_accounts, k]
+        Unused beyond the order of the lists (nearest first); kept for symmetry with the search.
+    workload : float64[n_accounts]
+    limit : float64[n_reps]
+    load : float64[n_reps]
+        In and out: workload already held by each rep.
+    out : int64[n_accounts]
+        Out: the rep of each account in `order`.
+    """
+    k = candidate_rep.shape[1]
+    for t in range(order.shape[0]):
+        i = order[t]
+        chosen = -1
+        least = np.inf
+        fallback = -1
+        for c in range(k):
+            j = candidate_rep[i, c]
+            if j < 0 or candidate_distance[i, c] == np.inf:
+                break
+            after = load[j] + workload[i]
+            if after <= limit[j]:
+                chosen = j
+                break
+            if after - limit[j] < least:
+                least = after - limit[j]
+                fallback = j
+        if chosen < 0:
+            chosen = fallback
+        if chosen >= 0:
+            out[i] = chosen
+            load[chosen] += workload[i]
+
+
+@njit
+def _can_leave(i, a, rep_of_account, ptr, neighbour, mark, queue, stamp, limit):
+    """Whether i's neighbours in territory a stay connected in a without i.
+
+    A breadth-first search inside a from one neighbour until it meets the others; it gives up
+    (False, the safe answer) after visiting `limit` accounts. Marks use 2·stamp (a target) and
+    2·stamp + 1 (visited), so `mark` never needs clearing.
+    """
+    target = 2 * stamp
+    visited = target + 1
+    n_targets = 0
+    start = -1
+    for e in range(ptr[i], ptr[i + 1]):
+        x = neighbour[e]
+        if x != i and rep_of_account[x] == a and mark[x] != target:
+            mark[x] = target
+            n_targets += 1
+            start = x
+    if n_targets <= 1:
+        return True
+    mark[start] = visited
+    remaining = n_targets - 1
+    queue[0] = start
+    head = 0
+    tail = 1
+    while head < tail:
+        u = queue[head]
+        head += 1
+        for e in range(ptr[u], ptr[u + 1]):
+            y = neighbour[e]
+            if y == i or rep_of_account[y] != a or mark[y] == visited:
+                continue
+            if mark[y] == target:
+                remaining -= 1
+                if remaining == 0:
+                    return True
+            mark[y] = visited
+            if tail >= limit:
+                return False
+            queue[tail] = y
+            tail += 1
+    return False
+
+
+@njit(inline="always")
+def _can_join(i, b, leaver, rep_of_account, ptr, neighbour, count_after_leaving):
+    """Whether i joins territory b next to one of its accounts (or b is otherwise empty)."""
+    if count_after_leaving <= 0.0:
+        return True
+    for e in range(ptr[i], ptr[i + 1]):
+        x = neighbour[e]
+        if x != leaver and x != i and rep_of_account[x] == b:
+            return True
+    return False
+
+
+@njit(inline="always")
+def _slot(i, j, candidate_rep):
+    """Position of rep j in account i's candidate list, -1 when absent."""
+    for c in range(candidate_rep.shape[1]):
+        if candidate_rep[i, c] == j:
+            return c
+    return -1
+
+
+@njit
+def _shift_allowed(i, a, b, state, accounts, contiguity, limit):
+    """The contiguity check of shifting i from a to b (always True when the rule is off)."""
+    if not contiguity:
+        return True
+    rep_of_account = state.rep_of_account
+    ptr = accounts.neighbour_ptr
+    neighbour = accounts.neighbour
+    if not _can_join(i, b, -1, rep_of_account, ptr, neighbour, state.totals[ACCOUNT_COUNT, b]):
+        return False
+    if a < 0:
+        return True
+    state.counters[STAMP] += 1
+    return _can_leave(
+        i, a, rep_of_account, ptr, neighbour, state.mark, state.queue, state.counters[STAMP], limit
+    )
+
+
+@njit
+def _swap_allowed(i, k, state, accounts, contiguity, limit):
+    """The contiguity check of exchanging accounts i (in a) and k (in b)."""
+    if not contiguity:
+        return True
+    rep_of_account = state.rep_of_account
+    a = rep_of_account[i]
+    b = rep_of_account[k]
+    ptr = accounts.neighbour_ptr
+    neighbour = accounts.neighbour
+    totals = state.totals
+    if not _can_join(i, b, k, rep_of_account, ptr, neighbour, totals[ACCOUNT_COUNT, b] - 1.0):
+        return False
+    if not _can_join(k, a, i, rep_of_account, ptr, neighbour, totals[ACCOUNT_COUNT, a] - 1.0):
+        return False
+    state.counters[STAMP] += 1
+    if not _can_leave(
+        i, a, rep_of_account, ptr, neighbour, state.mark, state.queue, state.counters[STAMP], limit
+    ):
+        return False
+    state.counters[STAMP] += 1
+    return _can_leave(
+        k, b, rep_of_account, ptr, neighbour, state.mark, state.queue, state.counters[STAMP], limit
+    )
+
+
+@njit
+def _score_swaps(
+    i,
+    one_way,
+    state,
+    accounts,
+    reps,
+    rules,
+    neighbourhood,
+    objective_weight,
+    penalty_weight,
+    partner_out,
+    slot_out,
+    value_out,
+):
+    """Weighted change of exchanging account i with each of its swap partners, in one call.
+
+    A partner counts when it is in another territory b, b is in i's candidate list and i's
+    rep a in the partner's (and, with one_way, it comes after i). The value is what
+    `swap_delta` reports dotted with the weights, computed flat from the cached distances, as
+    `shift_deltas_weighted` does for shifts (one call per account, not per pair: a call
+    pays for every array of the named tuples it takes).
+
+    Parameters
+    ----------
+    i : int64
+        An assigned account.
+    one_way : bool
+    state : SearchState
+    accounts, reps, rules
+        The problem (the distances come from the caches, so no DistanceArrays).
+    neighbourhood : Neighbourhood
+    objective_weight : float64[N_OBJECTIVES]
+    penalty_weight : float64[N_RULES]
+    partner_out : int64[max_degree]
+        Out: the partners scored.
+    slot_out : int64[max_degree, 2]
+        Out: the slot of b in i's list and of a in the partner's.
+    value_out : float64[max_degree]
+        Out: the weighted changes.
+
+    Returns
+    -------
+    int64
+        The number of partners scored.
+    """
+    rep_of_account = state.rep_of_account
+    totals = state.totals
+    grand_totals = state.grand_totals
+    sums = state.sums
+    current_distance = state.current_distance
+    candidate_rep = neighbourhood.candidate_rep
+    candidate_distance = neighbourhood.candidate_distance
+    swap_ptr = neighbourhood.swap_ptr
+    swap_neighbour = neighbourhood.swap_neighbour
+    measures = accounts.measures
+    current_rep = accounts.current_rep
+    segment = accounts.segment
+    region = accounts.region
+    locked = accounts.locked
+    protected = accounts.protected
+    barred_ptr = accounts.barred_ptr
+    barred_rep = accounts.barred_rep
+    share = reps.target_share
+    capacity = reps.capacity
+    baseline = reps.baseline_potential
+    skill = reps.skill
+    has_skills = reps.has_skills
+    specialist = reps.specialist
+    region_ok = reps.region_ok
+    leaving = reps.leaving
+    on = rules.on
+    tolerance = rules.band_tolerance
+    banding = on[RULE_BALANCE]
+    check_locked = on[RULE_LOCKED]
+    check_protected = on[RULE_PROTECTED]
+    check_regions = on[RULE_REGIONS]
+    check_specialists = on[RULE_SPECIALISTS]
+    check_leaving = on[RULE_LEAVING]
+    check_barred = on[RULE_BARRED]
+    check_moved = on[RULE_MAX_MOVED]
+    check_moved_potential = on[RULE_MAX_MOVED_POTENTIAL]
+    capacity_factor, min_accounts, max_accounts, max_change = rule_limits(
+        on, rules.capacity_slack, rules.min_accounts, rules.max_accounts, rules.max_potential_change
+    )
+    n_measures = measures.shape[0]
+    grand_potential = grand_totals[POTENTIAL]
+    inverse_potential = inverse(grand_potential)
+    inverse_workload = inverse(grand_totals[WORKLOAD])
+    root_potential = np.sqrt(max(sums[SUM_SQUARES_POTENTIAL], 0.0))
+    root_workload = np.sqrt(max(sums[SUM_SQUARES_WORKLOAD], 0.0))
+    travel_before = ratio(sums[SUM_TRAVEL], sums[SUM_ASSIGNED_WORKLOAD])
+    disruption_before = ratio(sums[SUM_MOVED_POTENTIAL], grand_potential)
+    mismatch_before = ratio(sums[SUM_MISMATCH_POTENTIAL], grand_potential)
+    moved_excess_before = budget_excess(sums[SUM_MOVED], check_moved, rules.max_moved)
+    moved_potential_excess_before = budget_excess(
+        sums[SUM_MOVED_POTENTIAL], check_moved_potential, rules.max_moved_potential
+    )
+    a = rep_of_account[i]
+    n_scored = 0
+    for e in range(swap_ptr[i], swap_ptr[i + 1]):
+        k = swap_neighbour[e]
+        b = rep_of_account[k]
+        if b < 0 or b == a or (one_way and k < i):
+            continue
+        ci = _slot(i, b, candidate_rep)
+        if ci < 0:
+            continue
+        ck = _slot(k, a, candidate_rep)
+        if ck < 0:
+            continue
+        # Territories: a loses i and gains k, b loses k and gains i (as kernels/deltas.py).
+        squares_potential = sums[SUM_SQUARES_POTENTIAL]
+        squares_workload = sums[SUM_SQUARES_WORKLOAD]
+        new_potential = 0.0
+        new_workload = 0.0
+        new_potential_b = 0.0
+        new_workload_b = 0.0
+        rule_terms = 0.0
+        for side in range(2):
+            j = a if side == 0 else b
+            leaver = i if side == 0 else k
+            joiner = k if side == 0 else i
+            count = totals[ACCOUNT_COUNT, j]
+            count_after = (count - measures[ACCOUNT_COUNT, leaver]) + measures[
+                ACCOUNT_COUNT, joiner
+            ]
+            inverse_s = inverse_share(share[j])
+            capacity_limit = capacity[j] * capacity_factor
+            minimum = -np.inf if leaving[j] else min_accounts
+            old = territory_terms(
+                count,
+                totals[POTENTIAL, j],
+                totals[WORKLOAD, j],
+                share[j],
+                inverse_s * inverse_potential,
+                inverse_s * inverse_workload,
+                capacity_limit,
+                minimum,
+                max_accounts,
+                baseline[j],
+                max_change,
+            )
+            new = territory_terms(
+                count_after,
+                territory_after(
+                    totals[POTENTIAL, j],
+                    measures[POTENTIAL, leaver],
+                    measures[POTENTIAL, joiner],
+                    count_after,
+                ),
+                territory_after(
+                    totals[WORKLOAD, j],
+                    measures[WORKLOAD, leaver],
+                    measures[WORKLOAD, joiner],
+                    count_after,
+                ),
+                share[j],
+                inverse_s * inverse_potential,
+                inverse_s * inverse_workload,
+                capacity_limit,
+                minimum,
+                max_accounts,
+                baseline[j],
+                max_change,
+            )
+            # Old terms out first, then the new ones in, in the order kernels/deltas.py uses.
+            squares_potential -= old[0]
+            squares_workload -= old[1]
+            if side == 0:
+                new_potential = new[0]
+                new_workload = new[1]
+            else:
+                new_potential_b = new[0]
+                new_workload_b = new[1]
+            rule_terms += (
+                penalty_weight[RULE_CAPACITY] * (new[2] - old[2])
+                + penalty_weight[RULE_MIN_ACCOUNTS] * (new[3] - old[3])
+                + penalty_weight[RULE_MAX_ACCOUNTS] * (new[4] - old[4])
+                + penalty_weight[RULE_POTENTIAL_CHANGE] * (new[5] - old[5])
+            )
+            if banding:
+                balance = 0.0
+                for m in range(n_measures):
+                    inverse_target = inverse_s * inverse(grand_totals[m])
+                    after = territory_after(
+                        totals[m, j], measures[m, leaver], measures[m, joiner], count_after
+                    )
+                    balance += band_excess(after, inverse_target, tolerance[m]) - band_excess(
+                        totals[m, j], inverse_target, tolerance[m]
+                    )
+                rule_terms += penalty_weight[RULE_BALANCE] * balance
+        squares_potential = squares_potential + new_potential + new_potential_b
+        squares_workload = squares_workload + new_workload + new_workload_b
+        # Travel from the distance caches; the assigned workload does not change.
+        travel = sums[SUM_TRAVEL]
+        travel += measures[WORKLOAD, i] * candidate_distance[i, ci] - (
+            measures[WORKLOAD, i] * current_distance[i]
+        )
+        travel += measures[WORKLOAD, k] * candidate_distance[k, ck] - (
+            measures[WORKLOAD, k] * current_distance[k]
+        )
+        # Per-account terms: i at a then b, k at b then a.
+        moved = sums[SUM_MOVED]
+        moved_potential = sums[SUM_MOVED_POTENTIAL]
+        mismatch = sums[SUM_MISMATCH_POTENTIAL]
+        account_cost = 0.0
+        for q in range(4):
+            x = i if q < 2 else k
+            j = a if q == 0 or q == 3 else b
+            sign = -1.0 if q % 2 == 0 else 1.0
+            current = current_rep[x]
+            potential = measures[POTENTIAL, x]
+            if current >= 0 and j != current:
+                moved += sign
+                moved_potential += sign * potential
+                if check_protected and protected[x]:
+                    account_cost += sign * penalty_weight[RULE_PROTECTED]
+            if check_locked and locked[x] and j != current:
+                account_cost += sign * penalty_weight[RULE_LOCKED]
+            skilled = skill[j, segment[x]]
+            if has_skills[j] and not skilled:
+                mismatch += sign * potential
+            if check_specialists and specialist[j] and not skilled:
+                account_cost += sign * penalty_weight[RULE_SPECIALISTS]
+            if check_regions and not region_ok[j, region[x]]:
+                account_cost += sign * penalty_weight[RULE_REGIONS]
+            if check_leaving and leaving[j]:
+                account_cost += sign * penalty_weight[RULE_LEAVING]
+            if check_barred and _is_barred(x, j, barred_ptr, barred_rep):
+                account_cost += sign * penalty_weight[RULE_BARRED]
+        if moved == 0.0:
+            moved_potential = 0.0
+        total = objective_weight[POTENTIAL_IMBALANCE] * (
+            np.sqrt(max(squares_potential, 0.0)) - root_potential
+        )
+        total += objective_weight[WORKLOAD_IMBALANCE] * (
+            np.sqrt(max(squares_workload, 0.0)) - root_workload
+        )
+        total += objective_weight[TRAVEL] * (
+            ratio(travel, sums[SUM_ASSIGNED_WORKLOAD]) - travel_before
+        )
+        total += objective_weight[DISRUPTION] * (
+            ratio(moved_potential, grand_potential) - disruption_before
+        )
+        total += objective_weight[SKILL_MISMATCH] * (
+            ratio(mismatch, grand_potential) - mismatch_before
+        )
+        total += rule_terms + account_cost
+        total += penalty_weight[RULE_MAX_MOVED] * (
+            budget_excess(moved, check_moved, rules.max_moved) - moved_excess_before
+        )
+        total += penalty_weight[RULE_MAX_MOVED_POTENTIAL] * (
+            budget_excess(moved_potential, check_moved_potential, rules.max_moved_potential)
+            - moved_potential_excess_before
+        )
+        partner_out[n_scored] = k
+        slot_out[n_scored, 0] = ci
+        slot_out[n_scored, 1] = ck
+        value_out[n_scored] = total
+        n_scored += 1
+    return n_scored
+
+
+@njit
+def _max_degree(ptr):
+    """Largest number of partners of one account in a CSR graph (at least 1)."""
+    degree = 1
+    for i in range(ptr.shape[0] - 1):
+        degree = max(degree, ptr[i + 1] - ptr[i])
+    return degree
+
+
+@njit(inline="always")
+def _unsee_around(i, near_move, swap_ptr, swap_neighbour):
+    """Mark account i and its swap partners as having a move next to them."""
+    near_move[i] = True
+    if swap_neighbour.shape[0] > 0:
+        for e in range(swap_ptr[i], swap_ptr[i + 1]):
+            near_move[swap_neighbour[e]] = True
+
+
+@njit
+def _do_shift(i, c, state, accounts, reps, distance, rules, neighbourhood):
+    """Apply the shift of account i to its candidate c and keep the distance cache."""
+    b = neighbourhood.candidate_rep[i, c]
+    a = state.rep_of_account[i]
+    apply_shift(
+        i,
+        b,
+        state.rep_of_account,
+        accounts,
+        reps,
+        distance,
+        rules,
+        state.totals,
+        state.grand_totals,
+        state.sums,
+        state.violations,
+    )
+    state.current_distance[i] = neighbourhood.candidate_distance[i, c]
+    state.counters[MOVES] += 1
+    state.counters[SHIFTS] += 1
+    if a >= 0:
+        state.rep_moved[a] = state.counters[MOVES]
+    state.rep_moved[b] = state.counters[MOVES]
+    _unsee_around(i, state.near_move, neighbourhood.swap_ptr, neighbourhood.swap_neighbour)
+
+
+@njit
+def _do_swap(i, k, ci, ck, state, accounts, reps, distance, rules, neighbourhood):
+    """Apply the exchange of i and k; ci, ck are the slots of their new reps in their lists."""
+    a = state.rep_of_account[i]
+    b = state.rep_of_account[k]
+    apply_swap(
+        i,
+        k,
+        state.rep_of_account,
+        accounts,
+        reps,
+        distance,
+        rules,
+        state.totals,
+        state.grand_totals,
+        state.sums,
+        state.violations,
+    )
+    state.current_distance[i] = neighbourhood.candidate_distance[i, ci]
+    state.current_distance[k] = neighbourhood.candidate_distance[k, ck]
+    state.counters[MOVES] += 1
+    state.counters[SWAPS] += 1
+    state.rep_moved[a] = state.counters[MOVES]
+    state.rep_moved[b] = state.counters[MOVES]
+    _unsee_around(i, state.near_move, neighbourhood.swap_ptr, neighbourhood.swap_neighbour)
+    _unsee_around(k, state.near_move, neighbourhood.swap_ptr, neighbourhood.swap_neighbour)
+
+
+@njit
+def _evaluate_shifts(index, state, accounts, reps, distance, rules, neighbourhood, ow, pw, out):
+    """Weighted change of shifting each account of `index` to each of its candidates."""
+    shift_deltas_weighted(
+        index,
+        neighbourhood.candidate_rep,
+        neighbourhood.candidate_distance,
+        state.current_distance,
+        state.rep_of_account,
+        accounts,
+        reps,
+        distance,
+        rules,
+        state.totals,
+        state.grand_totals,
+        state.sums,
+        ow,
+        pw,
+        out,
+    )
+
+
+@njit
+def _improve(
+    i,
+    values,
+    with_swaps,
+    state,
+    accounts,
+    reps,
+    distance,
+    rules,
+    neighbourhood,
+    objective_weight,
+    penalty_weight,
+    params,
+    max_moves,
+    tried,
+    partners,
+    slots,
+    swap_values,
+):
+    """Apply account i's best improving shift, else (with_swaps) its best improving swap.
+
+    Shifts go to i's candidates, scored in `values` (float64[k], as from
+    `shift_deltas_weighted` on the current state); a swap exchanges i with a swap partner in
+    another territory when each goes to a rep in its own candidate list. with_swaps is 0 (no
+    swaps), 1 (partners after i only: a sweep then tries each pair of a symmetric swap graph
+    once) or 2 (every partner). Contiguity may refuse
+    a move (the next best shift is tried). Nothing moves once state.counters[MOVES] reaches
+    max_moves.
+
+    Returns
+    -------
+    int64
+        -2: nothing moved; -1: a shift; k >= 0: swapped with account k.
+    """
+    rep_of_account = state.rep_of_account
+    counters = state.counters
+    candidate_rep = neighbourhood.candidate_rep
+    k = candidate_rep.shape[1]
+    a = rep_of_account[i]
+    if counters[MOVES] >= max_moves:
+        return -2
+    if candidate_rep[i, 0] == a and (k == 1 or candidate_rep[i, 1] < 0):
+        return -2  # nowhere else to go (locked, protected, or one allowed rep)
+    min_gain = params[MIN_GAIN]
+    limit = int(params[SEARCH_LIMIT])
+    contiguity = rules.on[RULE_CONTIGUITY]
+    # Improving candidates best first; contiguity may refuse some.
+    tried[:] = False
+    for _attempt in range(k):
+        best = -1
+        best_value = -min_gain
+        for c in range(k):
+            b = candidate_rep[i, c]
+            if b < 0 or b == a or tried[c]:
+                continue
+            if values[c] < best_value:
+                best_value = values[c]
+                best = c
+        if best < 0:
+            break
+        tried[best] = True
+        if _shift_allowed(i, a, candidate_rep[i, best], state, accounts, contiguity, limit):
+            _do_shift(i, best, state, accounts, reps, distance, rules, neighbourhood)
+            return -1
+        counters[REFUSED] += 1
+    swap_neighbour = neighbourhood.swap_neighbour
+    if with_swaps == 0 or a < 0 or swap_neighbour.shape[0] == 0:
+        return -2
+    n_scored = _score_swaps(
+        i,
+        with_swaps == 1,
+        state,
+        accounts,
+        reps,
+        rules,
+        neighbourhood,
+        objective_weight,
+        penalty_weight,
+        partners,
+        slots,
+        swap_values,
+    )
+    best_partner = -1
+    best_value = -min_gain
+    best_ci = -1
+    best_ck = -1
+    for t in range(n_scored):
+        if swap_values[t] < best_value:
+            best_value = swap_values[t]
+            best_partner = partners[t]
+            best_ci = slots[t, 0]
+            best_ck = slots[t, 1]
+    if best_partner < 0:
+        return -2
+    if not _swap_allowed(i, best_partner, state, accounts, contiguity, limit):
+        counters[REFUSED] += 1
+        return -2
+    _do_swap(
+        i, best_partner, best_ci, best_ck, state, accounts, reps, distance, rules, neighbourhood
+    )
+    return best_partner
+
+
+@njit
+def descend(
+    state,
+    accounts,
+    reps,
+    distance,
+    rules,
+    neighbourhood,
+    objective_weight,
+    penalty_weight,
+    params,
+    max_steps,
+    max_moves,
+):
+    """Descent to a local optimum of shifts and swaps, examining up to `max_steps` accounts.
+
+    Sweeps go through the accounts in `state.order`; each account takes its best improving
+    move (`_improve`), its shifts scored in batches. A lazy sweep skips an account none of
+    whose reps (its own and its candidates) gained or lost an account since it was last
+    examined without moving, and tries swaps only for accounts next to a move since their
+    swaps were last tried; after a lazy sweep without a move, a strict sweep examines every
+    account. Shifts alone come first; when a strict sweep moves nothing, swaps are tried as
+    well, and the search is at a local optimum of both when a strict sweep with swaps moves
+    nothing (every account then saw the exact state). Calls resume where the last one
+    stopped; set POSITION, SWEEP_MOVES, SWAPPING and STRICT to 0 to start a new descent.
+
+    Parameters
+    ----------
+    state : SearchState
+        Updated in place.
+    accounts, reps, distance, rules
+        The problem (kernels/arrays.py).
+    neighbourhood : Neighbourhood
+    objective_weight : float64[N_OBJECTIVES]
+        Weight of each objective divided by its scale.
+    penalty_weight : float64[N_RULES]
+        Weight of each unit of violation (contiguity's is not used: moves keep it).
+    params : float64[N_PARAMS]
+    max_steps : int64
+        Accounts to examine in this call.
+    max_moves : int64
+        Moves allowed in total (state.counters[MOVES] never passes it).
+
+    Returns
+    -------
+    int64
+        RUNNING, CONVERGED or MOVE_LIMIT.
+    """
+    counters = state.counters
+    order = state.order
+    n_accounts = order.shape[0]
+    candidate_rep = neighbourhood.candidate_rep
+    k = candidate_rep.shape[1]
+    swaps = neighbourhood.swap_neighbour.shape[0] > 0
+    rep_of_account = state.rep_of_account
+    rep_moved = state.rep_moved
+    account_seen = state.account_seen
+    near_move = state.near_move
+    batch = np.empty(_MAX_BATCH, dtype=np.int64)
+    out = np.empty((_MAX_BATCH, k))
+    tried = np.zeros(k, dtype=np.bool_)
+    degree = _max_degree(neighbourhood.swap_ptr)
+    partners = np.empty(degree, dtype=np.int64)
+    slots = np.empty((degree, 2), dtype=np.int64)
+    swap_values = np.empty(degree)
+    examined = 0
+    while examined < max_steps:
+        if counters[POSITION] >= n_accounts:
+            # End of a sweep.
+            if counters[SWEEP_MOVES] > 0:
+                counters[STRICT] = 0
+            elif counters[STRICT] == 0:
+                counters[STRICT] = 1  # confirm with a sweep that skips nobody
+            elif counters[SWAPPING] == 0 and swaps:
+                counters[SWAPPING] = 1  # shifts are at a local optimum: swaps too, strictly
+            else:
+                return CONVERGED
+            counters[POSITION] = 0
+            counters[SWEEP_MOVES] = 0
+        if counters[MOVES] >= max_moves:
+            return MOVE_LIMIT
+        # The next accounts of the sweep; a lazy sweep skips an account none of whose reps
+        # gained or lost an account since it was last examined (only global terms moved).
+        size = max(1, min(counters[BATCH], _MAX_BATCH))
+        m = 0
+        while m < size and counters[POSITION] < n_accounts:
+            i = order[counters[POSITION]]
+            counters[POSITION] += 1
+            if (
+                counters[STRICT] == 0
+                and account_seen[i] >= 0
+                and not (near_move[i] and counters[SWAPPING] == 1)
+            ):
+                changed = rep_of_account[i] >= 0 and rep_moved[rep_of_account[i]] > account_seen[i]
+                for c in range(k):
+                    j = candidate_rep[i, c]
+                    if j >= 0 and rep_moved[j] > account_seen[i]:
+                        changed = True
+                        break
+                if not changed:
+                    continue
+            batch[m] = i
+            m += 1
+        if m == 0:
+            continue
+        _evaluate_shifts(
+            batch[:m],
+            state,
+            accounts,
+            reps,
+            distance,
+            rules,
+            neighbourhood,
+            objective_weight,
+            penalty_weight,
+            out[:m],
+        )
+        moves_before = counters[MOVES]
+        t = 0
+        while t < m:
+            i = batch[t]
+            t += 1
+            best = 0.0
+            for c in range(k):
+                best = min(best, out[t - 1, c])
+            looks_improving = best < -params[MIN_GAIN]
+            if counters[MOVES] > moves_before:
+                # Scored before a move of this batch: only an account that looked improving is
+                # scored again; the others wait for the next sweep (they stay unseen).
+                if not looks_improving:
+                    continue
+                _evaluate_shifts(
+                    batch[t - 1 : t],
+                    state,
+                    accounts,
+                    reps,
+                    distance,
+                    rules,
+                    neighbourhood,
+                    objective_weight,
+                    penalty_weight,
+                    out[t - 1 : t],
+                )
+            examined += 1
+            counters[STEPS] += 1
+            # Swaps (once shifts are at a local optimum) are tried in a strict sweep, and in
+            # a lazy one for accounts next to a move since their swaps were last tried.
+            swapping = counters[SWAPPING] == 1 and (counters[STRICT] == 1 or near_move[i])
+            if not looks_improving and not swapping:
+                account_seen[i] = counters[MOVES]
+                continue
+            if swapping:
+                near_move[i] = False
+            moved = _improve(
+                i,
+                out[t - 1],
+                1 if swapping else 0,
+                state,
+                accounts,
+                reps,
+                distance,
+                rules,
+                neighbourhood,
+                objective_weight,
+                penalty_weight,
+                params,
+                max_moves,
+                tried,
+                partners,
+                slots,
+                swap_values,
+            )
+            if moved == -2:
+                account_seen[i] = counters[MOVES]
+            else:
+                counters[SWEEP_MOVES] += 1
+        if counters[MOVES] > moves_before:
+            counters[BATCH] = max(1, size // 2)
+        else:
+            counters[BATCH] = min(_MAX_BATCH, 2 * size)
+    return RUNNING
+
+
+@njit
+def score(state, objective_weight, penalty_weight, objective_values):
+    """The search's score of the state: weighted objectives plus weighted violations.
+
+    `objective_values` (float64[N_OBJECTIVES]) is scratch, left holding the objectives.
+    """
+    objectives_from_sums(state.sums, state.grand_totals, objective_values)
+    total = 0.0
+    for o in range(N_OBJECTIVES):
+        total += objective_weight[o] * objective_values[o]
+    for r in range(N_RULES):
+        if r != RULE_CONTIGUITY:
+            total += penalty_weight[r] * state.violations[r]
+    return total
+
+
+@njit(inline="always")
+def _push_territory(j, pending, queued, tail, rep_ptr, rep_account):
+    """Queue the accounts that may go to rep j (its territory and its borders); returns the tail.
+
+    `pending` is a ring buffer of n_accounts entries; an account already queued is not added
+    again, so it never overflows.
+    """
+    if j < 0:
+        return tail
+    size = pending.shape[0]
+    for e in range(rep_ptr[j], rep_ptr[j + 1]):
+        y = rep_account[e]
+        if queued[y]:
+            continue
+        queued[y] = True
+        pending[tail % size] = y
+        tail += 1
+    return tail
+
+
+@njit
+def kick(
+    state,
+    accounts,
+    reps,
+    distance,
+    rules,
+    neighbourhood,
+    objective_weight,
+    penalty_weight,
+    params,
+    rng,
+    max_calls,
+    max_moves,
+):
+    """Iterated local search: up to `max_calls` rounds of kick, local descent, keep or undo.
+
+    A round kicks the design out of its local optimum: a random account, and its swap partners
+    in the same territory, move to a random rep of the account's candidate list (those that
+    may have it). A descent limited to the accounts around the moves (`_improve`, queued
+    from the kicked accounts and from each account that moves, at most params[ROUND_STEPS]
+    examined) follows. The round is kept when the score fell by more than params[MIN_GAIN],
+    otherwise its moves are undone in reverse order. The phase ends after params[MAX_ROUNDS]
+    rounds, or params[MAX_STALE] rounds in a row that were not kept. Arguments as for
+    `descend`, plus `rng`, a numpy.random.Generator whose state carries over between calls.
+
+    Returns
+    -------
+    int64
+        RUNNING, CONVERGED (the phase is over) or MOVE_LIMIT.
+    """
+    rep_of_account = state.rep_of_account
+    counters = state.counters
+    current_distance = state.current_distance
+    candidate_rep = neighbourhood.candidate_rep
+    swap_ptr = neighbourhood.swap_ptr
+    swap_neighbour = neighbourhood.swap_neighbour
+    n_accounts = rep_of_account.shape[0]
+    k = candidate_rep.shape[1]
+    limit = int(params[SEARCH_LIMIT])
+    contiguity = rules.on[RULE_CONTIGUITY]
+    round_steps = int(params[ROUND_STEPS])
+    account_index = np.empty(1, dtype=np.int64)
+    out = np.empty((1, k))
+    tried = np.zeros(k, dtype=np.bool_)
+    degree = _max_degree(neighbourhood.swap_ptr)
+    partners = np.empty(degree, dtype=np.int64)
+    slots = np.empty((degree, 2), dtype=np.int64)
+    swap_values = np.empty(degree)
+    values = np.empty(N_OBJECTIVES)
+    rep_ptr = neighbourhood.rep_ptr
+    rep_account = neighbourhood.rep_account
+    pending = np.empty(n_accounts, dtype=np.int64)
+    queued = np.zeros(n_accounts, dtype=np.bool_)
+    log_account = np.empty(_LOG_LENGTH, dtype=np.int64)
+    log_rep = np.empty(_LOG_LENGTH, dtype=np.int64)
+    log_distance = np.empty(_LOG_LENGTH)
+    swaps = swap_neighbour.shape[0] > 0
+    for _ in range(max_calls):
+        if counters[ROUNDS] >= params[MAX_ROUNDS] or counters[STALE] >= params[MAX_STALE]:
+            return CONVERGED
+        if counters[MOVES] >= max_moves:
+            return MOVE_LIMIT
+        counters[ROUNDS] += 1
+        before = score(state, objective_weight, penalty_weight, values)
+        n_log = 0
+        head = 0
+        tail = 0
+        # The kick.
+        i = rng.integers(0, n_accounts)
+        a = rep_of_account[i]
+        n_listed = 0
+        for c in range(k):
+            if candidate_rep[i, c] >= 0:
+                n_listed += 1
+        if n_listed == 0 or (n_listed == 1 and candidate_rep[i, 0] == a):
+            counters[STALE] += 1
+            continue
+        c = rng.integers(0, n_listed)
+        if candidate_rep[i, c] == a:
+            c = (c + 1 + rng.integers(0, n_listed - 1)) % n_listed
+        b = candidate_rep[i, c]
+        stop = swap_ptr[i + 1] if swaps and a >= 0 else swap_ptr[i]
+        for e in range(swap_ptr[i] - 1, stop):
+            x = i if e < swap_ptr[i] else swap_neighbour[e]
+            if rep_of_account[x] != a or counters[MOVES] >= max_moves or n_log >= _LOG_LENGTH:
+                continue
+            cx = c if x == i else _slot(x, b, candidate_rep)
+            if cx < 0 or not _shift_allowed(x, a, b, state, accounts, contiguity, limit):
+                continue
+            log_account[n_log] = x
+            log_rep[n_log] = a
+            log_distance[n_log] = current_distance[x]
+            n_log += 1
+            _do_shift(x, cx, state, accounts, reps, distance, rules, neighbourhood)
+        if n_log > 0:
+            tail = _push_territory(a, pending, queued, tail, rep_ptr, rep_account)
+            tail = _push_territory(b, pending, queued, tail, rep_ptr, rep_account)
+        # The local descent around it.
+        steps = 0
+        while head < tail and steps < round_steps and n_log < _LOG_LENGTH - 2:
+            x = pending[head % pending.shape[0]]
+            head += 1
+            queued[x] = False
+            steps += 1
+            old_x = rep_of_account[x]
+            old_distance = current_distance[x]
+            account_index[0] = x
+            _evaluate_shifts(
+                account_index,
+                state,
+                accounts,
+                reps,
+                distance,
+                rules,
+                neighbourhood,
+                objective_weight,
+                penalty_weight,
+                out,
+            )
+            moved = _improve(
+                x,
+                out[0],
+                2,
+                state,
+                accounts,
+                reps,
+                distance,
+                rules,
+                neighbourhood,
+                objective_weight,
+                penalty_weight,
+                params,
+                max_moves,
+                tried,
+                partners,
+                slots,
+                swap_values,
+            )
+            if moved == -2:
+                continue
+            log_account[n_log] = x
+            log_rep[n_log] = old_x
+            log_distance[n_log] = old_distance
+            n_log += 1
+            held = rep_of_account[x]
+            tail = _push_territory(old_x, pending, queued, tail, rep_ptr, rep_account)
+            tail = _push_territory(held, pending, queued, tail, rep_ptr, rep_account)
+            if moved >= 0:
+                # A swap: the partner held the rep x holds now. Distances are recomputed with
+                # the function that filled the cache, so the undo restores the same bits.
+                log_account[n_log] = moved
+                log_rep[n_log] = held
+                log_distance[n_log] = account_rep_distance(
+                    moved, held, accounts.xyz, reps.xyz, distance
+                )
+                n_log += 1
+        while head < tail:
+            queued[pending[head % pending.shape[0]]] = False
+            head += 1
+        after = score(state, objective_weight, penalty_weight, values)
+        if after < before - params[MIN_GAIN]:
+            counters[STALE] = 0
+            counters[ACCEPTED] += 1
+            continue
+        counters[STALE] += 1
+        for t in range(n_log - 1, -1, -1):
+            x = log_account[t]
+            apply_shift(
+                x,
+                log_rep[t],
+                rep_of_account,
+                accounts,
+                reps,
+                distance,
+                rules,
+                state.totals,
+                state.grand_totals,
+                state.sums,
+                state.violations,
+            )
+            current_distance[x] = log_distance[t]
+    if counters[ROUNDS] >= params[MAX_ROUNDS] or counters[STALE] >= params[MAX_STALE]:
+        return CONVERGED
+    return RUNNING
+
+
+@njit
+def _territory_cores(rep_of_account, ptr, neighbour, n_reps, queue, component, size, in_core):
+    """Connected pieces of each territory; in_core marks each territory's largest piece.
+
+    Returns
+    -------
+    int64
+        Accounts outside the largest piece of their territory (strays).
+    """
+    n_accounts = rep_of_account.shape[0]
+    component[:] = -1
+    n_components = 0
+    for s in range(n_accounts):
+        if component[s] >= 0 or rep_of_account[s] < 0:
+            continue
+        j = rep_of_account[s]
+        component[s] = n_components
+        queue[0] = s
+        head = 0
+        tail = 1
+        while head < tail:
+            u = queue[head]
+            head += 1
+            for e in range(ptr[u], ptr[u + 1]):
+                y = neighbour[e]
+                if component[y] < 0 and rep_of_account[y] == j:
+                    component[y] = n_components
+                    queue[tail] = y
+                    tail += 1
+        size[n_components] = tail
+        n_components += 1
+    core = np.full(n_reps, -1, dtype=np.int64)
+    for s in range(n_accounts):
+        j = rep_of_account[s]
+        if j >= 0 and (core[j] < 0 or size[component[s]] > size[core[j]]):
+            core[j] = component[s]
+    strays = 0
+    for s in range(n_accounts):
+        j = rep_of_account[s]
+        in_core[s] = j < 0 or component[s] == core[j]
+        if not in_core[s]:
+            strays += 1
+    return strays
+
+
+@njit
+def repair_islands(
+    state,
+    accounts,
+    reps,
+    distance,
+    rules,
+    neighbourhood,
+    objective_weight,
+    penalty_weight,
+    max_passes,
+    max_moves,
+):
+    """Join the islands of territories to their cores (contiguity, DESIGN §3).
+
+    A territory's core is its largest connected piece in the neighbour graph. Each pass finds
+    the pieces afresh, then, for each account outside its territory's core (a stray):
+
+    - it moves to the best-scoring territory of its candidate list whose core it touches
+      (that territory stays connected);
+    - after a pass in which no stray could do that, a stray pulls in a neighbour from
+      another territory that may join its rep and can leave without splitting its own
+      territory: one touching its rep's core (a bridge), else one nearer its rep's home than
+      itself, so the island grows towards its territory.
+
+    Passes repeat until no stray is left or can move, `max_passes` passes are done, or the
+    move count reaches `max_moves`. The search's moves never split a territory afterwards.
+
+    Returns
+    -------
+    int64
+        Strays left (0: every territory is connected).
+    """
+    rep_of_account = state.rep_of_account
+    ptr = accounts.neighbour_ptr
+    neighbour = accounts.neighbour
+    candidate_rep = neighbourhood.candidate_rep
+    candidate_distance = neighbourhood.candidate_distance
+    current_distance = state.current_distance
+    n_accounts = rep_of_account.shape[0]
+    n_reps = state.totals.shape[1]
+    k = candidate_rep.shape[1]
+    limit = int(state.queue.shape[0])
+    component = np.empty(n_accounts, dtype=np.int64)
+    size = np.zeros(n_accounts, dtype=np.int64)
+    in_core = np.zeros(n_accounts, dtype=np.bool_)
+    pulled_once = np.zeros(n_accounts, dtype=np.bool_)
+    scratch = np.empty(n_accounts, dtype=np.int64)
+    account_index = np.empty(1, dtype=np.int64)
+    out = np.empty((1, k))
+    strays = _territory_cores(
+        rep_of_account, ptr, neighbour, n_reps, scratch, component, size, in_core
+    )
+    pulling = False
+    for _ in range(max_passes):
+        if strays == 0:
+            break
+        moved = 0
+        for i in range(n_accounts):
+            if in_core[i] or state.counters[MOVES] >= max_moves:
+                continue
+            a = rep_of_account[i]
+            account_index[0] = i
+            _evaluate_shifts(
+                account_index,
+                state,
+                accounts,
+                reps,
+                distance,
+                rules,
+                neighbourhood,
+                objective_weight,
+                penalty_weight,
+                out,
+            )
+            best = -1
+            best_value = np.inf
+            for c in range(k):
+                b = candidate_rep[i, c]
+                if b < 0 or b == a or out[0, c] >= best_value:
+                    continue
+                for e in range(ptr[i], ptr[i + 1]):
+                    y = neighbour[e]
+                    if rep_of_account[y] == b and in_core[y]:
+                        best = c
+                        best_value = out[0, c]
+                        break
+            if best >= 0:
+                _do_shift(i, best, state, accounts, reps, distance, rules, neighbourhood)
+                in_core[i] = True
+                moved += 1
+                continue
+            if not pulling:
+                continue
+            # Pull a neighbour in: a bridge to the core first, else one nearer a's home.
+            pulled = -1
+            pulled_slot = -1
+            bridge = False
+            nearest = current_distance[i]
+            for e in range(ptr[i], ptr[i + 1]):
+                y = neighbour[e]
+                c_y = rep_of_account[y]
+                if c_y < 0 or c_y == a or pulled_once[y]:
+                    continue
+                slot = _slot(y, a, candidate_rep)
+                if slot < 0:
+                    continue
+                touches_core = False
+                for f in range(ptr[y], ptr[y + 1]):
+                    z = neighbour[f]
+                    if rep_of_account[z] == a and in_core[z]:
+                        touches_core = True
+                        break
+                if touches_core and not bridge:
+                    bridge = True
+                    pulled = y
+                    pulled_slot = slot
+                elif not bridge and candidate_distance[y, slot] < nearest:
+                    nearest = candidate_distance[y, slot]
+                    pulled = y
+                    pulled_slot = slot
+            if pulled < 0:
+                continue
+            state.counters[STAMP] += 1
+            if not _can_leave(
+                pulled,
+                rep_of_account[pulled],
+                rep_of_account,
+                ptr,
+                neighbour,
+                state.mark,
+                state.queue,
+                state.counters[STAMP],
+                limit,
+            ):
+                continue
+            _do_shift(pulled, pulled_slot, state, accounts, reps, distance, rules, neighbourhood)
+            in_core[pulled] = bridge
+            pulled_once[pulled] = True  # never pulled back and forth
+            moved += 1
+        strays = _territory_cores(
+            rep_of_account, ptr, neighbour, n_reps, scratch, component, size, in_core
+        )
+        if moved == 0 and pulling:
+            break
+        # Pull only after a pass in which no stray could move to a neighbouring core.
+        pulling = moved == 0
+    return strays
