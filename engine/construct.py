@@ -11,7 +11,16 @@ from scipy.optimize import linear_sum_assignment
 from engine.candidates import Candidates, candidate_lists
 from engine.greenfield import choose_centres_geo
 from engine.problem import Problem
-from kernels.arrays import RULE_CAPACITY, WORKLOAD
+from kernels.arrays import (
+    RULE_BARRED,
+    RULE_CAPACITY,
+    RULE_LEAVING,
+    RULE_LOCKED,
+    RULE_PROTECTED,
+    RULE_REGIONS,
+    RULE_SPECIALISTS,
+    WORKLOAD,
+)
 from kernels.search import assign_greedy
 
 CONSTRUCTIONS = ("today", "regret", "greenfield")
@@ -36,14 +45,15 @@ def from_today(problem: Problem, candidates: Candidates | None = None) -> np.nda
     if candidates is None:
         candidates = candidate_lists(problem)
     design = problem.accounts.current_rep.copy()
-    return place_misplaced(design, candidates)
+    return place_misplaced(problem, design, candidates)
 
 
-def place_misplaced(design: np.ndarray, candidates: Candidates) -> np.ndarray:
-    """Put accounts that are unassigned or not on an allowed rep on their nearest allowed rep.
+def place_misplaced(problem: Problem, design: np.ndarray, candidates: Candidates) -> np.ndarray:
+    """Put accounts that are unassigned or on a rep they may not have on their nearest allowed rep.
 
     Parameters
     ----------
+    problem : Problem
     design : int64[n_accounts]
         Changed in place and returned. Accounts with no allowed rep keep their value.
     candidates : Candidates
@@ -52,10 +62,37 @@ def place_misplaced(design: np.ndarray, candidates: Candidates) -> np.ndarray:
     -------
     int64[n_accounts]
     """
-    allowed = (candidates.rep == design[:, None]).any(axis=1) & (design >= 0)
-    place = ~allowed & (candidates.rep[:, 0] >= 0)
+    place = ~is_allowed(problem, design) & (candidates.rep[:, 0] >= 0)
     design[place] = candidates.rep[place, 0]
     return design
+
+
+def is_allowed(problem: Problem, design: np.ndarray) -> np.ndarray:
+    """bool[n_accounts]: each account is on a rep the unary rules let it have (not unassigned).
+
+    The rules of `candidate_lists`: regions, specialists, barred, leaving, locked, protected,
+    each only where switched on.
+    """
+    acc, reps, on = problem.accounts, problem.reps, problem.rules.on
+    held = design >= 0
+    rep = np.where(held, design, 0)
+    ok = held.copy()
+    if on[RULE_REGIONS]:
+        ok &= reps.region_ok[rep, acc.region]
+    if on[RULE_SPECIALISTS]:
+        ok &= ~reps.specialist[rep] | reps.skill[rep, acc.segment]
+    if on[RULE_LEAVING]:
+        ok &= ~reps.leaving[rep]
+    if on[RULE_BARRED]:
+        owner = np.repeat(np.arange(design.shape[0]), np.diff(acc.barred_ptr))
+        ok[owner[design[owner] == acc.barred_rep]] = False
+    stays = np.zeros(design.shape[0], dtype=bool)
+    if on[RULE_LOCKED]:
+        stays |= acc.locked
+    if on[RULE_PROTECTED]:
+        stays |= acc.protected
+    ok &= ~stays | (design == acc.current_rep)
+    return ok
 
 
 def greedy_regret(problem: Problem, candidates: Candidates) -> np.ndarray:
@@ -87,7 +124,7 @@ def greedy_regret(problem: Problem, candidates: Candidates) -> np.ndarray:
     order = np.argsort(-regret, kind="stable").astype(np.int64)
     design = np.full(n_accounts, -1, dtype=np.int64)
     load = np.zeros(problem.n_reps)
-    assign_greedy(order, candidates.rep, dist, workload, limit, load, design)
+    assign_greedy(order, candidates.rep, workload, limit, load, design)
     return design
 
 
@@ -139,10 +176,11 @@ def greenfield(
         time_limit=time_limit,
     )
     centre_xyz = problem.accounts.xyz[found.centres]
-    # Hungarian matching of staying reps to centres on chord length (monotone in distance).
+    # Hungarian matching of staying reps to centres on home-to-centre distance (km).
     gaps = reps.xyz[staying][:, None, :] - centre_xyz[None, :, :]
-    cost = np.sqrt((gaps * gaps).sum(axis=2))
-    rows, cols = linear_sum_assignment(cost)
+    chord = np.sqrt((gaps * gaps).sum(axis=2))
+    scale = 2.0 * problem.distance.radius_km * problem.distance.circuity
+    rows, cols = linear_sum_assignment(scale * np.arcsin(np.minimum(0.5 * chord, 1.0)))
     # With more staying reps than accounts, the unmatched reps keep their homes as sites.
     site_xyz = reps.xyz.copy()
     site_xyz[staying[rows]] = centre_xyz[cols]

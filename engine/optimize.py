@@ -202,7 +202,8 @@ def optimize(
     again (up to `penalty_rounds` times); then, with `metaheuristic="ils"`, iterated local
     search (kicks, each followed by a local descent and kept only when it improves the score)
     and the same descent again. The better of the two local optima is returned
-    (a feasible one first). The search stops early at `time_limit` seconds or `max_moves`
+    (a feasible one first). The search stops early at `time_limit` seconds (counted once the
+    start is built and the kernels compiled) or `max_moves`
     moves; for a seed, the same number of moves gives the same design.
 
     Parameters
@@ -229,7 +230,6 @@ def optimize(
     settings = settings or SolverSettings()
     check_settings(settings)
     started = time.perf_counter()
-    deadline = started + settings.time_limit
     candidates = candidate_lists(problem, settings.candidates)
     unplaceable = np.flatnonzero(candidates.rep[:, 0] < 0)
     if unplaceable.size:
@@ -243,14 +243,17 @@ def optimize(
             )
         if design.size and (design.min() < -1 or design.max() >= problem.n_reps):
             raise TerrasimError("start design names a rep index out of range")
-        design = place_misplaced(design, candidates)
+        design = place_misplaced(problem, design, candidates)
         construction = "start"
     else:
         construction = settings.construction
-        design = _construct(problem, settings, candidates, deadline)
+        design = _construct(problem, settings, candidates)
 
     run = _Search(problem, settings, candidates, design, progress, started)
-    stopped = run.solve(deadline)
+    run.compile()
+    # The clock starts here: JIT compilation (the first run on a machine) and construction
+    # (greenfield has its own limit) do not eat into the search's time.
+    stopped = run.solve(time.perf_counter() + settings.time_limit)
     assignment = run.best
     evaluation = evaluate(problem, assignment)
     design_out = Design(
@@ -264,26 +267,23 @@ def optimize(
         stopped=stopped,
     )
     if not design_out.feasible and settings.raise_infeasible:
-        raise _broken_rule_error(problem, assignment, evaluation)
+        raise _broken_rule_error(problem, assignment, evaluation, stopped, settings)
     return design_out
 
 
-def _construct(
-    problem: Problem, settings: SolverSettings, candidates: Candidates, deadline: float
-) -> np.ndarray:
+def _construct(problem: Problem, settings: SolverSettings, candidates: Candidates) -> np.ndarray:
     if settings.construction == "today":
         return from_today(problem, candidates)
     if settings.construction == "regret":
         return greedy_regret(problem, candidates)
-    remaining = max(deadline - time.perf_counter(), 0.0)
     design = greenfield(
         problem,
         seed=settings.seed,
         candidates=candidates,
-        time_limit=min(settings.greenfield_time_limit, max(0.5 * remaining, 0.01)),
+        time_limit=settings.greenfield_time_limit,
     )
     # Accounts whose nearest centre's rep they may not have (-1) take their nearest allowed rep.
-    return place_misplaced(design, candidates)
+    return place_misplaced(problem, design, candidates)
 
 
 class _Search:
@@ -387,11 +387,19 @@ class _Search:
 
     # -- phases -----------------------------------------------------------------------------
 
+    def compile(self) -> None:
+        """Compile the kernels (or load them from Numba's cache): each called for 0 steps."""
+        self._descend_chunk(0)
+        self._kick_chunk(0)
+
     def solve(self, deadline: float) -> str:
         """Run every phase; returns why the search stopped."""
         rules = self.problem.rules
         if rules.on[RULE_CONTIGUITY] and self.state.violations[RULE_CONTIGUITY] > 0:
             self.repair_islands()
+            # The repaired design is the baseline: its moves are what contiguity costs.
+            self.best = self.state.rep_of_account.copy()
+            self.best_key = self.judge()
         status = self.descend_rounds(deadline)
         self.keep_if_better()
         self.report("descent")
@@ -619,17 +627,25 @@ def _unplaceable_error(problem: Problem, accounts: np.ndarray) -> InfeasibleErro
 
 
 def _broken_rule_error(
-    problem: Problem, design: np.ndarray, evaluation: Evaluation
+    problem: Problem,
+    design: np.ndarray,
+    evaluation: Evaluation,
+    stopped: str,
+    settings: SolverSettings,
 ) -> InfeasibleError:
     broken = {k: v for k, v in evaluation.violations.items() if v > FEASIBILITY_TOLERANCE}
     rule = next(iter(broken))
     involved = violating_accounts(problem, design, RULE_NAMES.index(rule))
     ids = problem.instance.accounts.ids
     summary = ", ".join(f"{k} {v:g}" for k, v in broken.items())
+    why = {
+        "time_limit": f"the search stopped at solver.time_limit ({settings.time_limit:g} s) "
+        "before it met every hard rule (raise the limit)",
+        "max_moves": f"the search stopped at solver.max_moves ({settings.max_moves}) "
+        "before it met every hard rule",
+    }.get(stopped, "the search found no design that meets every hard rule")
     return InfeasibleError(
-        rule,
-        f"the search found no design that meets every hard rule (still broken: {summary})",
-        [str(ids[i]) for i in involved],
+        rule, f"{why} (still broken: {summary})", [str(ids[i]) for i in involved]
     )
 
 

@@ -126,8 +126,10 @@ CONVERGED = 1  # descent: a local optimum; kicks: the phase is over
 MOVE_LIMIT = 2  # the move limit is reached
 
 _LOG_LENGTH = 4096  # kicks: moves one round may make (its undo log)
-# Descent scores the shifts of up to this many accounts in one call (fewer while many move:
-# after a move the rest of the batch is scored again, so every decision sees the exact state).
+# Descent scores the shifts of up to this many accounts in one call, fewer while many move.
+# After a move, the rest of the batch that looked improving is scored again before it moves;
+# the rest waits for the next sweep. (The sweep that ends a descent moves nothing, so every
+# account in it was scored on the exact final state.)
 _MAX_BATCH = 64
 
 
@@ -279,7 +281,7 @@ def design_distances(rep_of_account, accounts, reps, distance, out):
 
 
 @njit
-def assign_greedy(order, candidate_rep, candidate_distance, workload, limit, load, out):
+def assign_greedy(order, candidate_rep, workload, limit, load, out):
     """Assign accounts in `order` to their nearest candidate with room (greedy regret).
 
     Room: load_j + workload_i <= limit_j. An account no candidate has room for goes to the
@@ -290,8 +292,7 @@ def assign_greedy(order, candidate_rep, candidate_distance, workload, limit, loa
     order : int64[n]
         Accounts in the order they choose (largest regret first).
     candidate_rep : int64[n_accounts, k]
-    candidate_distance : float64[n_accounts, k]
-        Unused beyond the order of the lists (nearest first); kept for symmetry with the search.
+        Allowed reps, nearest first, -1 padded.
     workload : float64[n_accounts]
     limit : float64[n_reps]
     load : float64[n_reps]
@@ -307,7 +308,7 @@ def assign_greedy(order, candidate_rep, candidate_distance, workload, limit, loa
         fallback = -1
         for c in range(k):
             j = candidate_rep[i, c]
-            if j < 0 or candidate_distance[i, c] == np.inf:
+            if j < 0:
                 break
             after = load[j] + workload[i]
             if after <= limit[j]:
@@ -386,6 +387,23 @@ def _slot(i, j, candidate_rep):
         if candidate_rep[i, c] == j:
             return c
     return -1
+
+
+@njit
+def _leaves_connected(i, a, state, accounts, limit):
+    """Whether account i may leave territory a without splitting it (`_can_leave`)."""
+    state.counters[STAMP] += 1
+    return _can_leave(
+        i,
+        a,
+        state.rep_of_account,
+        accounts.neighbour_ptr,
+        accounts.neighbour,
+        state.mark,
+        state.queue,
+        state.counters[STAMP],
+        limit,
+    )
 
 
 @njit
@@ -840,6 +858,7 @@ def _improve(
     contiguity = rules.on[RULE_CONTIGUITY]
     # Improving candidates best first; contiguity may refuse some.
     tried[:] = False
+    leave = -1  # contiguity: whether i may leave a (-1: not checked yet)
     for _attempt in range(k):
         best = -1
         best_value = -min_gain
@@ -853,10 +872,27 @@ def _improve(
         if best < 0:
             break
         tried[best] = True
-        if _shift_allowed(i, a, candidate_rep[i, best], state, accounts, contiguity, limit):
-            _do_shift(i, best, state, accounts, reps, distance, rules, neighbourhood)
-            return -1
-        counters[REFUSED] += 1
+        if contiguity:
+            # Joining b is checked per rep; leaving a once (it is the same for every b).
+            b = candidate_rep[i, best]
+            if not _can_join(
+                i,
+                b,
+                -1,
+                rep_of_account,
+                accounts.neighbour_ptr,
+                accounts.neighbour,
+                state.totals[ACCOUNT_COUNT, b],
+            ):
+                counters[REFUSED] += 1
+                continue
+            if leave < 0:
+                leave = 1 if a < 0 or _leaves_connected(i, a, state, accounts, limit) else 0
+            if leave == 0:
+                counters[REFUSED] += 1
+                break
+        _do_shift(i, best, state, accounts, reps, distance, rules, neighbourhood)
+        return -1
     swap_neighbour = neighbourhood.swap_neighbour
     if with_swaps == 0 or a < 0 or swap_neighbour.shape[0] == 0:
         return -2
@@ -1133,10 +1169,11 @@ def kick(
 
     A round kicks the design out of its local optimum: a random account, and its swap partners
     in the same territory, move to a random rep of the account's candidate list (those that
-    may have it). A descent limited to the accounts around the moves (`_improve`, queued
-    from the kicked accounts and from each account that moves, at most params[ROUND_STEPS]
-    examined) follows. The round is kept when the score fell by more than params[MIN_GAIN],
-    otherwise its moves are undone in reverse order. The phase ends after params[MAX_ROUNDS]
+    may have it). A descent limited to the territories involved follows (`_improve`, shifts
+    and swaps both ways): the accounts that may go to a rep that gained or lost an account
+    are queued, first in first out, at most params[ROUND_STEPS] of them examined. The round
+    is kept when the score fell by more than params[MIN_GAIN], otherwise its moves are undone
+    in reverse order. The phase ends after params[MAX_ROUNDS]
     rounds, or params[MAX_STALE] rounds in a row that were not kept. Arguments as for
     `descend`, plus `rng`, a numpy.random.Generator whose state carries over between calls.
 
@@ -1172,6 +1209,8 @@ def kick(
     log_rep = np.empty(_LOG_LENGTH, dtype=np.int64)
     log_distance = np.empty(_LOG_LENGTH)
     swaps = swap_neighbour.shape[0] > 0
+    if n_accounts == 0:
+        return CONVERGED
     for _ in range(max_calls):
         if counters[ROUNDS] >= params[MAX_ROUNDS] or counters[STALE] >= params[MAX_STALE]:
             return CONVERGED

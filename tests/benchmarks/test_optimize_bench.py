@@ -1,0 +1,186 @@
+"""Benchmarks of the local search (DESIGN §4) beside baselines timed in the same run.
+
+Candidate lists at `enterprise` (100,000 accounts x 500 reps) against a NumPy brute force;
+the descent from today's assignment to its local optimum with shifts and swaps and every rule
+on, against a shift-only descent; and the metaheuristic against plain descent on `northeast`.
+Run with `pytest tests/benchmarks/test_optimize_bench.py -m slow --benchmark-enable`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from engine.candidates import candidate_lists
+from engine.construct import from_today
+from engine.generator import generate_instance
+from engine.optimize import SolverSettings, _objective_weights, optimize
+from engine.problem import build_problem
+from engine.rules import Objective, Rules
+from engine.validate import instance_from_tables
+from kernels.arrays import OBJECTIVE_NAMES
+
+WEIGHTS = {
+    "potential_imbalance": 1.0,
+    "workload_imbalance": 0.5,
+    "travel": 0.2,
+    "disruption": 0.3,
+    "skill_mismatch": 0.2,
+}
+# Every rule of DESIGN §3 on, at bounds the enterprise preset can come near.
+EVERY_RULE = dict(
+    balance={"potential": 0.25},
+    min_accounts=50,
+    max_accounts=400,
+    max_potential_change=1.0,
+    max_moved=30_000,
+    max_moved_potential_share=0.4,
+    protected_potential=2_000_000.0,
+    contiguity=True,
+)
+# One descent to its local optimum (no penalty raises afterwards, no kicks).
+DESCENT = SolverSettings(
+    metaheuristic="descent", penalty_rounds=0, time_limit=600.0, raise_infeasible=False
+)
+K = 8
+
+
+def problem_for(preset: str, rules: Rules):
+    accounts, reps = generate_instance(preset, seed=0)
+    instance = instance_from_tables(accounts, reps, rules)
+    return build_problem(instance, Objective(weights=WEIGHTS, circuity=1.3, rules=rules))
+
+
+@pytest.fixture(scope="module")
+def enterprise():
+    return problem_for("enterprise", Rules())
+
+
+def brute_force_candidates(problem, k: int, block: int = 5000):
+    """The k nearest allowed reps of every account by a full distance matrix, in NumPy blocks."""
+    acc, reps, on = problem.accounts, problem.reps, problem.rules.on
+    n = problem.n_accounts
+    out = np.empty((n, k), dtype=np.int64)
+    scale = 2.0 * problem.distance.radius_km * problem.distance.circuity
+    owner = np.repeat(np.arange(n), np.diff(acc.barred_ptr))
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        chord = np.linalg.norm(acc.xyz[rows, None, :] - reps.xyz[None, :, :], axis=2)
+        km = scale * np.arcsin(np.minimum(0.5 * chord, 1.0))
+        allowed = np.ones_like(km, dtype=bool)
+        allowed &= ~reps.leaving[None, :]
+        allowed &= reps.region_ok[:, acc.region[rows]].T
+        allowed &= ~(reps.specialist[:, None] & ~reps.skill[:, acc.segment[rows]]).T
+        mine = (owner >= rows.start) & (owner < rows.stop)
+        allowed[owner[mine] - rows.start, acc.barred_rep[mine]] = False
+        only = acc.locked[rows] & (acc.current_rep[rows] >= 0)
+        keep = np.zeros_like(allowed)
+        keep[np.flatnonzero(only), acc.current_rep[rows][only]] = True
+        allowed[only] &= keep[only]
+        km[~allowed] = np.inf
+        nearest = np.argpartition(km, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(km, nearest, axis=1), axis=1, kind="stable")
+        chosen = np.take_along_axis(nearest, order, axis=1)
+        chosen[~np.isfinite(np.take_along_axis(km, chosen, axis=1))] = -1
+        out[rows] = chosen
+    assert on.any()
+    return out
+
+
+@pytest.mark.slow
+def test_candidate_lists_enterprise(benchmark, enterprise):
+    started = time.perf_counter()
+    expected = brute_force_candidates(enterprise, K)
+    baseline = time.perf_counter() - started
+    result = benchmark.pedantic(
+        candidate_lists, args=(enterprise, K), rounds=5, iterations=1, warmup_rounds=1
+    )
+    # Same reps, except where the current rep took the last slot (it always stays listed).
+    current = enterprise.accounts.current_rep
+    same = (np.sort(result.rep, axis=1) == np.sort(expected, axis=1)).all(axis=1)
+    kept_current = (result.rep[:, -1] == current) & ~(expected == current[:, None]).any(axis=1)
+    assert (same | kept_current).all()
+    assert (result.rep[:, :-1] == expected[:, :-1])[~kept_current].all()
+    if benchmark.disabled:
+        return
+    kernel = benchmark.stats.stats.min
+    benchmark.extra_info.update(
+        accounts=enterprise.n_accounts,
+        reps=enterprise.n_reps,
+        k=K,
+        kdtree_min_s=kernel,
+        numpy_brute_force_s=baseline,
+        speedup_vs_numpy=baseline / kernel,
+        current_rep_kept=int(kept_current.sum()),
+    )
+
+
+def weighted(problem, design) -> float:
+    from engine.evaluate import evaluate
+
+    weights = _objective_weights(problem, candidate_lists(problem, K))
+    values = evaluate(problem, design).objectives
+    return float(sum(w * values[name] for w, name in zip(weights, OBJECTIVE_NAMES, strict=True)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("contiguity", [False, True], ids=["all-but-contiguity", "every-rule"])
+def test_local_search_enterprise(benchmark, contiguity):
+    problem = problem_for("enterprise", Rules(**{**EVERY_RULE, "contiguity": contiguity}))
+    started = time.perf_counter()
+    candidates = candidate_lists(problem, K)
+    start = from_today(problem, candidates)
+    start_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    shift_only = optimize(problem, replace(DESCENT, swap_neighbours=0))
+    shift_only_seconds = time.perf_counter() - started
+    design = benchmark.pedantic(
+        optimize, args=(problem, DESCENT), rounds=3, iterations=1, warmup_rounds=1
+    )
+    assert design.stopped == "converged"
+    if benchmark.disabled:
+        return
+    benchmark.extra_info.update(
+        accounts=problem.n_accounts,
+        reps=problem.n_reps,
+        rules_on=int(problem.rules.on.sum()),
+        seconds_min=benchmark.stats.stats.min,
+        candidates_and_start_seconds=start_seconds,
+        moves=design.moves,
+        score_start=weighted(problem, start),
+        score_local_optimum=design.score,
+        feasible=design.feasible,
+        broken={k: v for k, v in design.evaluation.violations.items() if v > 0},
+        shift_only_seconds=shift_only_seconds,
+        shift_only_moves=shift_only.moves,
+        shift_only_score=shift_only.score,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["northeast", "enterprise"])
+def test_kicks_against_descent(benchmark, preset):
+    problem = problem_for(preset, Rules())
+    started = time.perf_counter()
+    descent = optimize(problem, replace(DESCENT, penalty_rounds=8, raise_infeasible=True))
+    descent_seconds = time.perf_counter() - started
+    settings = replace(DESCENT, metaheuristic="ils", penalty_rounds=8, raise_infeasible=True)
+    design = benchmark.pedantic(
+        optimize, args=(problem, settings), rounds=3, iterations=1, warmup_rounds=1
+    )
+    assert design.score <= descent.score
+    seeds = [optimize(problem, replace(settings, seed=s)).score for s in range(1, 4)]
+    if benchmark.disabled:
+        return
+    benchmark.extra_info.update(
+        accounts=problem.n_accounts,
+        descent_score=descent.score,
+        descent_seconds=descent_seconds,
+        ils_score=design.score,
+        ils_seconds_min=benchmark.stats.stats.min,
+        ils_scores_other_seeds=seeds,
+        improvement=1.0 - design.score / descent.score,
+    )
