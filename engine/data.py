@@ -10,7 +10,8 @@ import pyarrow as pa
 from engine.errors import InputError, TerrasimError
 from engine.io import read_table, rows_where
 from engine.model import Instance
-from engine.rules import Rules
+from engine.problem import Problem, build_problem
+from engine.rules import Rules, objective_from_config
 from engine.validate import instance_from_tables, read_instance
 
 
@@ -92,3 +93,9 @@ def _as_text(column: pa.ChunkedArray, path: str, name: str) -> list[str]:
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         raise InputError(path, name, f"must be text, found {column.type}")
     return [str(v).strip() for v in column.fill_null("").to_pylist()]
+
+
+def load_problem(cfg: Any) -> Problem:
+    """The problem a run works on: its `objective` config applied to the `data` instance."""
+    objective = objective_from_config(cfg.objective)
+    return build_problem(load_instance(cfg.data, objective.rules, cfg.seed), objective)

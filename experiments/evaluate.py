@@ -4,19 +4,16 @@ from omegaconf import DictConfig
 
 from engine.cli import experiment
 from engine.console import format_table
-from engine.data import load_assignment, load_instance
+from engine.data import load_assignment, load_problem
 from engine.evaluate import evaluate, evaluation_table
-from engine.problem import build_problem
-from engine.rules import objective_from_config
 from engine.runs import Run
 
 
 @experiment("evaluate")
 def main(cfg: DictConfig, run: Run) -> None:
     """Evaluate one assignment and write evaluation.arrow into the run folder."""
-    objective = objective_from_config(cfg.objective)
-    instance = load_instance(cfg.data, objective.rules, cfg.seed)
-    problem = build_problem(instance, objective)
+    problem = load_problem(cfg)
+    instance = problem.instance
     if cfg.assignment:
         design, label = load_assignment(cfg.assignment, instance), str(cfg.assignment)
     else:

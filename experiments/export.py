@@ -5,11 +5,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from engine.cli import experiment
-from engine.data import load_instance
+from engine.data import load_problem
 from engine.designs import assignment_table, design_from_table
 from engine.io import read_arrow, write_atomic
-from engine.problem import build_problem
-from engine.rules import objective_from_config
 from engine.runs import Run
 
 
@@ -18,9 +16,7 @@ def main(cfg: DictConfig, run: Run) -> None:
     """Write assignment.csv (account_id, rep_id, moved) for one design."""
     import pyarrow.csv as pacsv
 
-    objective = objective_from_config(cfg.objective)
-    instance = load_instance(cfg.data, objective.rules, cfg.seed)
-    problem = build_problem(instance, objective)
+    problem = load_problem(cfg)
     table = read_arrow(cfg.designs)
     label, assignment = design_from_table(table, str(cfg.designs), str(cfg.design), problem)
     out = Path(cfg.out) if cfg.out else run.dir / "assignment.csv"

@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 
 from engine.cli import experiment
 from engine.console import format_table
-from engine.data import load_instance
+from engine.data import load_problem
 from engine.designs import (
     NamedDesign,
     assignment_table,
@@ -19,8 +19,6 @@ from engine.evaluate import evaluate
 from engine.frontier import frontier, frontier_settings_from_config, frontier_table
 from engine.optimize import solver_settings_from_config
 from engine.parallel import InProcessRunner, runner_from_config
-from engine.problem import build_problem
-from engine.rules import objective_from_config
 from engine.runs import Run
 from engine.stress import print_summary, stress_tables
 
@@ -32,11 +30,10 @@ def _call(function, item):
 @experiment("frontier")
 def main(cfg: DictConfig, run: Run) -> None:
     """Find the frontier, write it with the recommended design, then stress-test it."""
-    objective = objective_from_config(cfg.objective)
     solver = solver_settings_from_config(cfg.solver)
     settings = frontier_settings_from_config(cfg.frontier)
-    instance = load_instance(cfg.data, objective.rules, cfg.seed)
-    problem = build_problem(instance, objective)
+    problem = load_problem(cfg)
+    instance = problem.instance
     runner = runner_from_config(cfg.ray) if cfg.ray.enabled else InProcessRunner()
 
     def map_points(function, items):

@@ -4,7 +4,7 @@ from omegaconf import DictConfig
 
 from engine.cli import experiment
 from engine.console import format_table
-from engine.data import load_instance
+from engine.data import load_problem
 from engine.designs import (
     NamedDesign,
     assignment_table,
@@ -14,18 +14,15 @@ from engine.designs import (
 )
 from engine.evaluate import evaluate
 from engine.optimize import optimize, solver_settings_from_config
-from engine.problem import build_problem
-from engine.rules import objective_from_config
 from engine.runs import Run
 
 
 @experiment("optimize")
 def main(cfg: DictConfig, run: Run) -> None:
     """Optimize, print before/after, write designs, moves, transitions and assignment.csv."""
-    objective = objective_from_config(cfg.objective)
     settings = solver_settings_from_config(cfg.solver)
-    instance = load_instance(cfg.data, objective.rules, cfg.seed)
-    problem = build_problem(instance, objective)
+    problem = load_problem(cfg)
+    instance = problem.instance
     today = instance.accounts.current_rep
     design = optimize(problem, settings, progress=True)
     before = NamedDesign("today", today, evaluate(problem, today))

@@ -4,13 +4,11 @@ import numpy as np
 from omegaconf import DictConfig
 
 from engine.cli import experiment
-from engine.data import load_instance
+from engine.data import load_problem
 from engine.designs import design_from_table
 from engine.io import read_arrow
 from engine.optimize import optimize, solver_settings_from_config
 from engine.parallel import runner_from_config
-from engine.problem import build_problem
-from engine.rules import objective_from_config
 from engine.runs import Run
 from engine.stress import print_summary, stress_tables
 
@@ -18,9 +16,8 @@ from engine.stress import print_summary, stress_tables
 @experiment("stress")
 def main(cfg: DictConfig, run: Run) -> None:
     """Stress-test today's design and the chosen ones; write scenarios.arrow and summary.arrow."""
-    objective = objective_from_config(cfg.objective)
-    instance = load_instance(cfg.data, objective.rules, cfg.seed)
-    problem = build_problem(instance, objective)
+    problem = load_problem(cfg)
+    instance = problem.instance
     labels, designs = ["today"], [instance.accounts.current_rep]
     if cfg.designs:
         table = read_arrow(cfg.designs)
