@@ -138,7 +138,13 @@ def _summary(rows: list[dict]) -> str:
     return "**Summary:** " + ", ".join(parts) + "."
 
 
-SUITES = {"pmed": run_pmed}
+def _run_kmeans(instances, time_limit: float, seed: int) -> list[dict]:
+    from engine.benchmarks.kmeans import run_kmeans
+
+    return run_kmeans(instances, time_limit=time_limit, seed=seed)
+
+
+SUITES = {"pmed": run_pmed, "kmeans": _run_kmeans}
 
 
 def main(argv: list[str] | None = None) -> int:
