@@ -144,7 +144,19 @@ def _run_kmeans(instances, time_limit: float, seed: int) -> list[dict]:
     return run_kmeans(instances, time_limit=time_limit, seed=seed)
 
 
-SUITES = {"pmed": run_pmed, "kmeans": _run_kmeans}
+def _run_cpmp(instances, time_limit: float, seed: int) -> list[dict]:
+    from engine.benchmarks.assignment import run_cpmp
+
+    return run_cpmp(time_limit=time_limit, seed=seed, instances=instances)
+
+
+def _run_gap(instances, time_limit: float, seed: int) -> list[dict]:
+    from engine.benchmarks.assignment import run_gap
+
+    return run_gap(time_limit=time_limit, seed=seed)
+
+
+SUITES = {"pmed": run_pmed, "kmeans": _run_kmeans, "cpmp": _run_cpmp, "gap": _run_gap}
 
 
 def main(argv: list[str] | None = None) -> int:
