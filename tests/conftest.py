@@ -9,6 +9,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from omegaconf import OmegaConf
+
+# The weights of conf/objective/default.yaml: one source for every test that needs them.
+DEFAULT_WEIGHTS = {
+    str(k): float(v)
+    for k, v in OmegaConf.load(
+        Path(__file__).resolve().parents[1] / "conf/objective/default.yaml"
+    ).weights.items()
+}
 
 SHARED = Path(os.environ.get("TERRASIM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 

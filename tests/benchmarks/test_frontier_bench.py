@@ -21,18 +21,13 @@ from engine.optimize import SolverSettings
 from engine.problem import build_problem
 from engine.rules import Objective, Rules
 from engine.validate import instance_from_tables
+from tests.conftest import DEFAULT_WEIGHTS
 
 pytestmark = pytest.mark.slow
 
 TARGET_SECONDS = 20.0
 OBJECTIVES = ("potential_imbalance", "travel", "disruption")
-WEIGHTS = {
-    "potential_imbalance": 1.0,
-    "workload_imbalance": 0.5,
-    "travel": 0.2,
-    "disruption": 0.3,
-    "skill_mismatch": 0.2,
-}
+WEIGHTS = DEFAULT_WEIGHTS
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,9 @@ from engine.problem import build_problem
 from engine.rules import Objective, Rules
 from engine.validate import instance_from_tables
 from kernels.arrays import OBJECTIVE_NAMES
+from tests.conftest import DEFAULT_WEIGHTS
 
-WEIGHTS = {
-    "potential_imbalance": 1.0,
-    "workload_imbalance": 0.5,
-    "travel": 0.2,
-    "disruption": 0.3,
-    "skill_mismatch": 0.2,
-}
+WEIGHTS = DEFAULT_WEIGHTS
 # Every rule of DESIGN §3 on, at bounds the enterprise preset can come near.
 EVERY_RULE = dict(
     balance={"potential": 0.25},

@@ -36,16 +36,10 @@ from engine.validate import instance_from_tables
 from kernels.arrays import N_OBJECTIVES, N_RULES, RULE_MAX_MOVED
 from kernels.objectives import N_SUMS, evaluate_design, objectives_from_sums
 from kernels.population import evaluate_population
-from tests.conftest import account_columns, rep_columns, table
+from tests.conftest import DEFAULT_WEIGHTS, account_columns, rep_columns, table
 
 OBJECTIVES = ("potential_imbalance", "travel", "disruption")
-WEIGHTS = {
-    "potential_imbalance": 1.0,
-    "workload_imbalance": 0.5,
-    "travel": 0.2,
-    "disruption": 0.3,
-    "skill_mismatch": 0.2,
-}
+WEIGHTS = DEFAULT_WEIGHTS
 # Time limits far above what the searches need on northeast: convergence, not the clock
 # (nor compilation), decides where they stop, so results are reproducible.
 SOLVER = SolverSettings(time_limit=120.0)

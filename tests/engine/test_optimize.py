@@ -25,15 +25,9 @@ from engine.rules import Objective, Rules
 from engine.validate import instance_from_tables
 from kernels.arrays import N_RULES, RULE_NAMES
 from kernels.objectives import N_SUMS, evaluate_design
-from tests.conftest import account_columns, rep_columns
+from tests.conftest import DEFAULT_WEIGHTS, account_columns, rep_columns
 
-WEIGHTS = {
-    "potential_imbalance": 1.0,
-    "workload_imbalance": 0.5,
-    "travel": 0.2,
-    "disruption": 0.3,
-    "skill_mismatch": 0.2,
-}
+WEIGHTS = DEFAULT_WEIGHTS
 # Every switchable rule off: a test switches on what it checks.
 NO_RULES = dict(
     locked=False, regions=False, specialists=False, barred=False, leaving=False, capacity=False
