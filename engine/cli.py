@@ -1,7 +1,8 @@
 """Hydra entry points for every experiment, with one error policy.
 
 An error a user can cause (TerrasimError, a bad override) prints one message and exits with 2,
-leaving no run folder behind; a bug keeps its traceback and exits with 1.
+leaving no run folder behind; a bug keeps its traceback and exits with 1. In a multirun (`-m`)
+each job is resumable and a user error fails only its job (engine/sweep.py).
 """
 
 from __future__ import annotations
@@ -13,30 +14,44 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from engine.errors import TerrasimError
-from engine.runs import Run
+from engine.runs import Results, Run
+from engine.sweep import register_resolvers, run_sweep_job
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 USER_ERROR = 2
+# Before Hydra composes: conf/common.yaml names the sweep folder with it.
+register_resolvers()
+
+Task = Callable[[DictConfig, Run], Results | None]
 
 
-def experiment(
-    config_name: str,
-) -> Callable[[Callable[[DictConfig, Run], None]], Callable[[], None]]:
+def experiment(config_name: str) -> Callable[[Task], Callable[[], None]]:
     """Turn `task(cfg, run)` into a Hydra app reading conf/`config_name`.yaml.
 
     The returned function parses sys.argv as Hydra overrides (`key=value`, `-m` for a sweep).
+    The task may return its key results (a dict of int, float or str); a multirun collects them
+    into sweep.arrow.
     """
 
-    def decorate(task: Callable[[DictConfig, Run], None]) -> Callable[[], None]:
+    def decorate(task: Task) -> Callable[[], None]:
         state = {"started": False}
 
         def hydra_task(cfg: DictConfig) -> None:
             state["started"] = True
-            run = Run(HydraConfig.get().runtime.output_dir, cfg)
+            hydra_cfg = HydraConfig.get()
+            run = Run(hydra_cfg.runtime.output_dir, cfg)
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                run_sweep_job(task, run, config_name)
+                return
             try:
+                if hydra_cfg.sweeper.get("params"):
+                    raise TerrasimError(
+                        "a sweep (sweep= preset or hydra.sweeper.params) runs only with -m"
+                    )
                 task(cfg, run)
             except TerrasimError as exc:
                 print(f"terrasim {config_name}: error: {exc}", file=sys.stderr)

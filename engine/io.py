@@ -19,6 +19,10 @@ import pyarrow.parquet as pq
 from engine.errors import InputError
 
 # Columns read as text whatever they look like: ids that are all digits stay ids.
+# Read once at import: reading the umask means setting it, which is not safe under threads.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 TEXT_COLUMNS = (
     "account_id",
     "name",
@@ -127,6 +131,8 @@ def write_atomic(path: str | Path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); results get the usual mode for new files.
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         write(Path(tmp))
         os.replace(tmp, path)

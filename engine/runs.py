@@ -22,8 +22,10 @@ from engine.io import write_atomic, write_table_atomic, write_text_atomic
 LIBRARIES = ("numba", "numpy", "ray", "pyarrow", "pymoo", "hydra-core", "scipy")
 # Keys that choose how a run executes, never what it computes: left out of the recorded config
 # so that the same job on 1 or 16 workers writes the same bytes.
-EXECUTION_KEYS = ("ray",)
+EXECUTION_KEYS = ("ray", "report")
 EXECUTION_SUBKEYS = (("sim", "batch_size"),)
+# What an experiment may return: its key results by name, collected into sweep.arrow.
+Results = dict[str, int | float | str]
 
 
 def recorded_config(cfg: DictConfig) -> dict[str, Any]:

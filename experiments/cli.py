@@ -13,6 +13,8 @@ EXPERIMENTS = {
     "export": "write one design of a designs or frontier file as assignment.csv",
     "frontier": "Pareto frontier of the redesign, stress-tested, with a recommended design",
     "stress": "Monte Carlo stress test of designs against today's (Ray)",
+    "scenarios": "scenario library (status quo plus, ..., departure) optimised, compared",
+    "headcount": "sweep headcount: add or remove reps, optimise, stress-test; the curve",
 }
 USAGE = "usage: terrasim EXPERIMENT [key=value ...]   (terrasim EXPERIMENT --help for its config)"
 

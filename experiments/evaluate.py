@@ -6,11 +6,11 @@ from engine.cli import experiment
 from engine.console import format_table
 from engine.data import load_assignment, load_problem
 from engine.evaluate import evaluate, evaluation_table
-from engine.runs import Run
+from engine.runs import Results, Run
 
 
 @experiment("evaluate")
-def main(cfg: DictConfig, run: Run) -> None:
+def main(cfg: DictConfig, run: Run) -> Results:
     """Evaluate one assignment and write evaluation.arrow into the run folder."""
     problem = load_problem(cfg)
     instance = problem.instance
@@ -29,6 +29,7 @@ def main(cfg: DictConfig, run: Run) -> None:
     run.write_table("evaluation", evaluation_table(result, instance.reps.ids, label))
     run.save_config()
     print(f"wrote {run.dir / 'evaluation.arrow'}")
+    return result.row()
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ from engine.cli import experiment
 from engine.data import load_problem
 from engine.designs import assignment_table, design_from_table
 from engine.io import read_arrow, write_atomic
-from engine.runs import Run
+from engine.runs import Results, Run
 
 
 @experiment("export")
-def main(cfg: DictConfig, run: Run) -> None:
+def main(cfg: DictConfig, run: Run) -> Results:
     """Write assignment.csv (account_id, rep_id, moved) for one design."""
     import pyarrow.csv as pacsv
 
@@ -25,6 +25,7 @@ def main(cfg: DictConfig, run: Run) -> None:
     run.save_config()
     moved = int(rows.column("moved").to_numpy(zero_copy_only=False).sum())
     print(f"wrote design '{label}' ({moved:,} accounts moved) to {out}")
+    return {"design": label, "accounts_moved": moved}
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from engine.evaluate import evaluate
 from engine.frontier import frontier, frontier_settings_from_config, frontier_table
 from engine.optimize import solver_settings_from_config
 from engine.parallel import InProcessRunner, runner_from_config
+from engine.report import write_report
 from engine.runs import Run
 from engine.stress import print_summary, stress_tables
 
@@ -77,6 +78,8 @@ def main(cfg: DictConfig, run: Run) -> None:
         print_summary(summary)
     run.save_config()
     print(f"wrote frontier, designs, moves, transitions, assignment.csv to {run.dir}")
+    if cfg.report:
+        print(f"report: {write_report(run.dir, problem)}")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ from engine.designs import (
 )
 from engine.evaluate import evaluate
 from engine.optimize import optimize, solver_settings_from_config
-from engine.runs import Run
+from engine.report import write_report
+from engine.runs import Results, Run
 
 
 @experiment("optimize")
-def main(cfg: DictConfig, run: Run) -> None:
+def main(cfg: DictConfig, run: Run) -> Results:
     """Optimize, print before/after, write designs, moves, transitions and assignment.csv."""
     settings = solver_settings_from_config(cfg.solver)
     problem = load_problem(cfg)
@@ -47,6 +48,9 @@ def main(cfg: DictConfig, run: Run) -> None:
     run.write_csv("assignment.csv", assignment_table(problem, design.assignment))
     run.save_config()
     print(f"wrote designs, moves, transitions and assignment.csv to {run.dir}")
+    if cfg.report:
+        print(f"report: {write_report(run.dir, problem)}")
+    return {**after.evaluation.row(), "moves": design.moves, "stopped": design.stopped}
 
 
 if __name__ == "__main__":
