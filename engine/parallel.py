@@ -59,6 +59,8 @@ def start_ray(
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     if local:
         ray.init(
+            # "local" starts a new instance; no address would join one `ray start` left running.
+            address="local",
             num_cpus=num_cpus,
             include_dashboard=dashboard,
             dashboard_host="127.0.0.1",

@@ -13,6 +13,7 @@ EXPERIMENTS = {
     "export": "write one design of a designs or frontier file as assignment.csv",
     "frontier": "Pareto frontier of the redesign, stress-tested, with a recommended design",
     "stress": "Monte Carlo stress test of designs against today's (Ray)",
+    "bench": "every speed benchmark, terrasim beside its baselines, in one table",
     "scenarios": "scenario library (status quo plus, ..., departure) optimised, compared",
     "headcount": "sweep headcount: add or remove reps, optimise, stress-test; the curve",
 }

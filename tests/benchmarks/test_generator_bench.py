@@ -5,62 +5,15 @@ Run with `pytest tests/benchmarks/test_generator_bench.py -m slow --benchmark-en
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from engine.bench.generator import measure_in_fresh_process
 from engine.generator import PRESETS, generate_instance
 
-ROOT = Path(__file__).resolve().parents[2]
 XL_SECONDS = 60.0
 XL_PEAK_BYTES = 2 * 2**30
-
-# Peak resident memory of a fresh process is the honest measure: tracemalloc misses memory
-# that NumPy, SciPy and Arrow allocate outside Python's allocator. VmHWM is the peak of this
-# address space alone; ru_maxrss (KiB on Linux) can carry the parent's peak over the fork.
-_CHILD = """
-import json, resource, sys, time
-
-def peak_rss_bytes():
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-from engine.generator import generate_instance
-after_imports = peak_rss_bytes()
-start = time.perf_counter()
-accounts, reps = generate_instance(sys.argv[1])
-seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "peak_rss_bytes": peak_rss_bytes(),
-                  "after_imports_rss_bytes": after_imports,
-                  "table_bytes": accounts.nbytes + reps.nbytes}))
-"""
-
-
-def measure_in_fresh_process(preset: str) -> dict:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, preset],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow

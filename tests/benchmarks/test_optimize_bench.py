@@ -14,10 +14,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from engine.bench.optimizer import DESCENT, EVERY_RULE, K
+from engine.benchmarks.baselines import brute_force_candidates
 from engine.candidates import candidate_lists
 from engine.construct import from_today
 from engine.generator import generate_instance
-from engine.optimize import SolverSettings, _objective_weights, optimize
+from engine.optimize import _objective_weights, optimize
 from engine.problem import build_problem
 from engine.rules import Objective, Rules
 from engine.validate import instance_from_tables
@@ -25,22 +27,6 @@ from kernels.arrays import OBJECTIVE_NAMES
 from tests.conftest import DEFAULT_WEIGHTS
 
 WEIGHTS = DEFAULT_WEIGHTS
-# Every rule of DESIGN §3 on, at bounds the enterprise preset can come near.
-EVERY_RULE = dict(
-    balance={"potential": 0.25},
-    min_accounts=50,
-    max_accounts=400,
-    max_potential_change=1.0,
-    max_moved=30_000,
-    max_moved_potential_share=0.4,
-    protected_potential=2_000_000.0,
-    contiguity=True,
-)
-# One descent to its local optimum (no penalty raises afterwards, no kicks).
-DESCENT = SolverSettings(
-    metaheuristic="descent", penalty_rounds=0, time_limit=600.0, raise_infeasible=False
-)
-K = 8
 
 
 def problem_for(preset: str, rules: Rules):
@@ -52,37 +38,6 @@ def problem_for(preset: str, rules: Rules):
 @pytest.fixture(scope="module")
 def enterprise():
     return problem_for("enterprise", Rules())
-
-
-def brute_force_candidates(problem, k: int, block: int = 5000):
-    """The k nearest allowed reps of every account by a full distance matrix, in NumPy blocks."""
-    acc, reps, on = problem.accounts, problem.reps, problem.rules.on
-    n = problem.n_accounts
-    out = np.empty((n, k), dtype=np.int64)
-    scale = 2.0 * problem.distance.radius_km * problem.distance.circuity
-    owner = np.repeat(np.arange(n), np.diff(acc.barred_ptr))
-    for start in range(0, n, block):
-        rows = slice(start, min(start + block, n))
-        chord = np.linalg.norm(acc.xyz[rows, None, :] - reps.xyz[None, :, :], axis=2)
-        km = scale * np.arcsin(np.minimum(0.5 * chord, 1.0))
-        allowed = np.ones_like(km, dtype=bool)
-        allowed &= ~reps.leaving[None, :]
-        allowed &= reps.region_ok[:, acc.region[rows]].T
-        allowed &= ~(reps.specialist[:, None] & ~reps.skill[:, acc.segment[rows]]).T
-        mine = (owner >= rows.start) & (owner < rows.stop)
-        allowed[owner[mine] - rows.start, acc.barred_rep[mine]] = False
-        only = acc.locked[rows] & (acc.current_rep[rows] >= 0)
-        keep = np.zeros_like(allowed)
-        keep[np.flatnonzero(only), acc.current_rep[rows][only]] = True
-        allowed[only] &= keep[only]
-        km[~allowed] = np.inf
-        nearest = np.argpartition(km, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(km, nearest, axis=1), axis=1, kind="stable")
-        chosen = np.take_along_axis(nearest, order, axis=1)
-        chosen[~np.isfinite(np.take_along_axis(km, chosen, axis=1))] = -1
-        out[rows] = chosen
-    assert on.any()
-    return out
 
 
 @pytest.mark.slow

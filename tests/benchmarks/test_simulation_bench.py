@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from engine.benchmarks.baselines import numpy_scenario_rate
 from engine.parallel import InProcessRunner, RayRunner
 from engine.simulation import (
     SimInputs,
@@ -23,7 +24,6 @@ from engine.simulation import (
     simulate_designs,
 )
 from tests.engine.conftest_sim import random_instance, shifted_design
-from tests.kernels.test_simulation import draw_numpy, simulate_numpy
 
 pytestmark = pytest.mark.slow
 
@@ -50,31 +50,6 @@ def kernel_inputs(instance, designs, params, seed=0):
     return SimInputs(frozen, accounts, reps, kernel_params(params), 4, seed)
 
 
-def numpy_rate(inputs, n_scenarios):
-    """Design-scenarios per second of the NumPy model, best of 2 (and its results)."""
-    n_designs, n_accounts = inputs.designs.shape
-    n_reps = inputs.reps.capacity.shape[0]
-    best, results = np.inf, None
-    for _ in range(2):
-        start = time.perf_counter()
-        results = []
-        for k in range(n_scenarios):
-            rng = np.random.default_rng([inputs.seed, k])
-            draws = draw_numpy(
-                rng, n_accounts, n_reps, inputs.n_segments, inputs.params.horizon_months
-            )
-            results.append(
-                [
-                    simulate_numpy(
-                        inputs.designs[d], inputs.accounts, inputs.reps, inputs.params, draws
-                    )
-                    for d in range(n_designs)
-                ]
-            )
-        best = min(best, time.perf_counter() - start)
-    return n_designs * n_scenarios / best, results
-
-
 @pytest.mark.parametrize("size", list(SIZES))
 def test_kernel_scenarios_per_second_per_core_against_numpy(benchmark, size):
     n_accounts, n_reps = SIZES[size]
@@ -87,7 +62,7 @@ def test_kernel_scenarios_per_second_per_core_against_numpy(benchmark, size):
     )
     kernel_rate = designs.shape[0] * n_scenarios / benchmark.stats.stats.min
     numpy_scenarios = 40 if size == "northeast" else 6
-    numpy_per_s, reference = numpy_rate(inputs, numpy_scenarios)
+    numpy_per_s, reference = numpy_scenario_rate(inputs, numpy_scenarios)
     for k in range(numpy_scenarios):  # the two models agree on the same draws
         for d in range(designs.shape[0]):
             np.testing.assert_allclose(month[k, d], reference[k][d][0], rtol=1e-9)

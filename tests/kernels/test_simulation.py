@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from engine.benchmarks.baselines import draw_numpy, simulate_numpy
 from engine.model import ACTIVE, LEAVING, NEW
 from engine.simulation import SimParams, kernel_params, sim_arrays
 from kernels.simulation import (
@@ -17,7 +18,6 @@ from kernels.simulation import (
     N_METRICS,
     SHARE_AT_QUOTA,
     TOTAL_BOOKINGS,
-    ScenarioDraws,
     draw_scenario,
     new_draws,
     simulate_scenario_designs,
@@ -251,200 +251,6 @@ def test_designs_of_a_scenario_share_its_random_numbers():
     assert month[:, 0].tobytes() == month[:, 1].tobytes()
     totals = metrics[:, :, TOTAL_BOOKINGS]
     assert np.corrcoef(totals[:, 0], totals[:, 2])[0, 1] > 0.99
-
-
-# ---- the same model vectorised over accounts in NumPy (also the benchmark baseline) ----------
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_ACCOUNT_MIX = np.uint64(0xD1B54A32D192ED03)
-
-
-def _splitmix(z):
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def deal_gaps(key, accounts, k):
-    stream = _splitmix(key + accounts.astype(np.uint64) * _ACCOUNT_MIX)
-    z = _splitmix(stream + (k + 1).astype(np.uint64) * _GOLDEN)
-    return -np.log(((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53)
-
-
-def draw_numpy(rng, n_accounts, n_reps, n_segments, horizon) -> ScenarioDraws:
-    """The kernel's draws, in the same order, with NumPy's vectorised Generator methods."""
-    key = np.array([rng.integers(0, 2**62)], dtype=np.uint64)
-    account_normal = rng.standard_normal(n_accounts)
-    churn_uniform = rng.random(n_accounts)
-    market = np.empty((horizon, n_segments + 1))
-    rep_uniform = np.empty((horizon, n_reps))
-    for m in range(horizon):
-        market[m] = rng.standard_normal(n_segments + 1)
-        rep_uniform[m] = rng.random(n_reps)
-    return ScenarioDraws(key, account_normal, churn_uniform, market, rep_uniform)
-
-
-def _tenure_curve(tenure, p):
-    ramp = tenure / p.ramp_months if p.ramp_months > 0 else np.ones_like(tenure)
-    rise = 1.0 + (p.peak_productivity - 1.0) * (tenure - p.ramp_months) / max(
-        p.tenure_peak_months - p.ramp_months, 1e-12
-    )
-    late = np.maximum(
-        p.min_productivity,
-        p.peak_productivity - p.decline_per_year * (tenure - p.tenure_decline_months) / 12.0,
-    )
-    return np.select(
-        [tenure < p.ramp_months, tenure < p.tenure_peak_months, tenure < p.tenure_decline_months],
-        [ramp, rise, np.full_like(tenure, p.peak_productivity)],
-        late,
-    )
-
-
-def simulate_numpy(assignment, accounts, reps, p, draws):
-    """One scenario of one design, vectorised over accounts; returns (month_bookings, metrics)."""
-    n_reps = reps.capacity.shape[0]
-    horizon = p.horizon_months
-    lumpy = p.deal_size > 0
-    unit = p.deal_size if lumpy else 1.0
-    key = draws.key[0]
-    current = accounts.current_rep
-    held = assignment >= 0
-    territory_potential = np.bincount(
-        assignment[held], weights=accounts.potential[held], minlength=n_reps
-    )
-    territory_workload = np.bincount(
-        assignment[held], weights=accounts.workload[held], minlength=n_reps
-    )
-    territory_accounts = np.bincount(assignment[held], minlength=n_reps)
-    over = territory_workload > reps.capacity
-    coverage = np.where(over, reps.capacity / np.where(over, territory_workload, 1.0), 1.0)
-    base = reps.baseline_potential
-    target = reps.target_potential
-    with np.errstate(divide="ignore", invalid="ignore"):
-        loss = np.where(base > 0, np.maximum(0.0, 1.0 - territory_potential / base), 0.0)
-        shortfall = np.where(target > 0, np.maximum(0.0, 1.0 - territory_potential / target), 0.0)
-    fair = 1.0 + p.turnover_unfairness_factor * shortfall
-
-    def monthly(annual):
-        return np.where(annual >= 1.0, 1.0, 1.0 - (1.0 - np.minimum(annual, 1.0)) ** (1.0 / 12.0))
-
-    hazard_first = monthly(p.turnover_annual * (fair + p.turnover_loss_factor * loss))
-    hazard_hire = monthly(p.turnover_annual * fair)
-    quota = p.quota_factor * territory_potential * horizon / 12.0
-    tenure = np.array(reps.start_tenure, dtype=np.float64)
-    leaving = np.asarray(reps.leaving)
-    is_first = ~leaving
-    is_empty = leaving & (territory_accounts == 0)
-    vacant_left = np.zeros(n_reps, dtype=np.int64)
-    starts_vacant = leaving & ~is_empty
-    if p.vacancy_months > 0:
-        vacant_left[starts_vacant] = p.vacancy_months
-    else:
-        tenure[starts_vacant] = 0.0
-
-    noise = np.exp(p.account_volatility * draws.account_normal - 0.5 * p.account_volatility**2)
-    scale = accounts.potential / 12.0 / unit * noise
-    moved = assignment != current
-    both = moved & held & (current >= 0)
-    churn = np.minimum(
-        p.churn_max, p.churn_base + p.churn_per_relationship_year * accounts.relationship_years
-    )
-    churns = both & (draws.churn_uniform < churn)
-    churn_month = np.full(assignment.shape[0], horizon, dtype=np.int64)
-    churn_month[churns] = (
-        draws.churn_uniform[churns] / churn[churns] * p.account_ramp_months
-    ).astype(np.int64)
-    index = np.arange(assignment.shape[0])
-    budget = deal_gaps(key, index, np.zeros_like(index)) if lumpy else None
-    deal_count = np.ones_like(index)
-
-    n_segments = draws.market_normal.shape[1] - 1
-    sd = p.segment_volatility
-    state = np.zeros(n_segments)
-    month_bookings = np.zeros(horizon)
-    rep_bookings = np.zeros(n_reps + 1)  # the last slot collects nothing (index -1)
-    lost = 0.0
-    departures = 0
-    for m in range(horizon):
-        eps = (
-            math.sqrt(p.segment_correlation) * draws.market_normal[m, 0]
-            + math.sqrt(1.0 - p.segment_correlation) * draws.market_normal[m, 1:]
-        )
-        if m == 0:
-            state = sd * eps
-        else:
-            state = (
-                p.segment_persistence * state + sd * math.sqrt(1.0 - p.segment_persistence**2) * eps
-            )
-        shock = np.exp(state - 0.5 * sd * sd)
-        factor = coverage * np.where(
-            vacant_left > 0, p.vacancy_productivity, _tenure_curve(tenure + 0.5, p)
-        )
-        factor = np.append(factor, 0.0)  # index -1 (no rep) reads 0
-        relationship = 1.0
-        if p.account_ramp_months > 0:
-            relationship = p.relationship_floor + (1.0 - p.relationship_floor) * min(
-                1.0, (m + 0.5) / p.account_ramp_months
-            )
-        old_share = 0.0
-        if p.sales_cycle_months > 0:
-            old_share = max(0.0, 1.0 - (m + 0.5) / p.sales_cycle_months)
-
-        s = scale * shock[accounts.segment]
-        lam_old = np.where(moved, s * factor[current] * old_share, 0.0)
-        lam_new_full = s * factor[assignment] * np.where(moved, 1.0 - old_share, 1.0)
-        lam_new = np.where(both, lam_new_full * relationship, lam_new_full)
-        alive = m < churn_month
-        lost += (lam_old + lam_new_full)[~alive].sum() + (lam_new_full - lam_new)[alive].sum()
-        lam_old = np.where(alive, lam_old, 0.0)
-        lam_new = np.where(alive, lam_new, 0.0)
-        lam = lam_old + lam_new
-        if lumpy:
-            b = budget - lam
-            arriving = np.flatnonzero(b <= 0.0)
-            while arriving.size:
-                position = lam[arriving] + b[arriving]
-                seat = np.where(
-                    position <= lam_old[arriving], current[arriving], assignment[arriving]
-                )
-                np.add.at(rep_bookings, seat, 1.0)
-                month_bookings[m] += arriving.size
-                b[arriving] += deal_gaps(key, arriving, deal_count[arriving])
-                deal_count[arriving] += 1
-                arriving = arriving[b[arriving] <= 0.0]
-            budget = b
-        else:
-            np.add.at(rep_bookings, current, lam_old)
-            np.add.at(rep_bookings, assignment, lam_new)
-            month_bookings[m] = lam.sum()
-        month_bookings[m] *= unit
-
-        vacant = (vacant_left > 0) & ~is_empty
-        filled = ~vacant & ~is_empty
-        vacant_left[vacant] -= 1
-        tenure[vacant & (vacant_left == 0)] = 0.0
-        tenure[filled] += 1.0
-        leaves = filled & (draws.rep_uniform[m] < np.where(is_first, hazard_first, hazard_hire))
-        departures += int(leaves.sum())
-        is_first &= ~leaves
-        if p.vacancy_months > 0:
-            vacant_left[leaves] = p.vacancy_months
-        else:
-            tenure[leaves] = 0.0
-
-    with_quota = quota > 0
-    attainment = rep_bookings[:n_reps][with_quota] * unit / quota[with_quota]
-    metrics = np.array(
-        [
-            month_bookings.sum(),
-            departures,
-            (churn_month < horizon).sum(),
-            np.ptp(attainment) if attainment.size else 0.0,
-            (attainment >= 1.0).mean() if attainment.size else 0.0,
-            lost * unit,
-        ]
-    )
-    return month_bookings, metrics
 
 
 @pytest.mark.parametrize("lumpy", [True, False])
