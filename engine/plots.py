@@ -1,4 +1,4 @@
-"""The figures of the run report (DESIGN §6) as PNG bytes: frontier, territory map, stress test.
+"""The figures of the run report (DESIGN §6) as PNG bytes: frontier, map, stress, scenarios, staff.
 
 Matplotlib's object API with the Agg canvas (no pyplot: no global figure state, no backend
 switch for whoever imports this), a fixed size and dpi and no software stamp, so the same data
@@ -118,6 +118,7 @@ def territory_map(
     home_lat: np.ndarray,
     home_lon: np.ndarray,
     rep_ids: Sequence[str],
+    homes_shown: Sequence[np.ndarray] | None = None,
 ) -> bytes:
     """Accounts coloured by their rep, one panel per design, rep homes as stars.
 
@@ -127,6 +128,8 @@ def territory_map(
     designs : (title, int64[n_points] rep index or -1) per panel, e.g. today and recommended
     home_lat, home_lon : float64[n_reps]
     rep_ids : n_reps labels written beside the homes when there are few reps
+    homes_shown : bool[n_reps] per panel, the reps of that panel's organisation (a rep hired
+        later has no home today, one who left none after); by default every rep in every panel
     """
     n_reps = home_lat.shape[0]
     colours = REP_COLOURS[np.arange(n_reps) % len(REP_COLOURS)]
@@ -142,7 +145,8 @@ def territory_map(
         n = len(designs)
         figure = new_figure(5.2 * n, height)
         axes = figure.subplots(1, n, squeeze=False)
-        for ax, (title, reps) in zip(axes[0], designs, strict=True):
+        shown = [np.ones(n_reps, dtype=bool)] * n if homes_shown is None else homes_shown
+        for ax, (title, reps), homes in zip(axes[0], designs, shown, strict=True):
             held = reps >= 0
             ax.scatter(
                 lon[~held],
@@ -154,17 +158,17 @@ def territory_map(
             )
             ax.scatter(lon[held], lat[held], s=point_size, color=colours[reps[held]], linewidths=0)
             ax.scatter(
-                home_lon,
-                home_lat,
+                home_lon[homes],
+                home_lat[homes],
                 s=home_size,
                 marker="*",
-                color=colours,
+                color=colours[homes],
                 edgecolors="black",
                 linewidths=0.8,
                 zorder=3,
             )
             if n_reps <= MAX_HOME_LABELS:
-                for j in range(n_reps):
+                for j in np.flatnonzero(homes):
                     ax.annotate(
                         str(rep_ids[j]),
                         (home_lon[j], home_lat[j]),
@@ -252,6 +256,172 @@ def stress_figure(
             "total bookings ($M): box p25-p75, whiskers p5-p95, dashed: today's median"
         )
         boxes.grid(axis="x", alpha=0.3)
+        figure.tight_layout()
+        return png_bytes(figure)
+
+
+def scenarios_figure(
+    labels: Sequence[str],
+    mean: np.ndarray,
+    p5: np.ndarray,
+    p95: np.ndarray,
+    prob_beat_today: np.ndarray,
+    feasible: np.ndarray,
+    recommended: int | None,
+) -> bytes:
+    """The scenario comparison: expected bookings with their p5-p95 range, and P(beats today).
+
+    Parameters
+    ----------
+    labels : n_designs names, row 0 today's design
+    mean, p5, p95 : float64[n_designs], total bookings over the horizon
+    prob_beat_today : float64[n_designs], share of scenarios that book more than today's design
+    feasible : bool[n_designs]; infeasible designs are drawn hollow
+    recommended : row of the recommended scenario, or None
+    """
+    n = len(labels)
+    y = np.arange(n)[::-1]  # first row on top
+    colours = [
+        TODAY_COLOUR if k == 0 else RECOMMENDED_COLOUR if k == recommended else "#555555"
+        for k in range(n)
+    ]
+    with matplotlib.rc_context(STYLE):
+        figure = new_figure(10.0, 1.3 + 0.42 * n)
+        grid = figure.add_gridspec(1, 2, width_ratios=[2.4, 1.0])
+        bookings, beats = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[0, 1])
+        for k in range(n):
+            bookings.plot(
+                [p5[k] / 1e6, p95[k] / 1e6],
+                [y[k], y[k]],
+                color=colours[k],
+                linewidth=2.5,
+                alpha=0.5,
+            )
+            bookings.scatter(
+                [mean[k] / 1e6],
+                [y[k]],
+                s=80 if k == recommended else 45,
+                marker="*" if k == recommended else "o",
+                color=colours[k] if feasible[k] else "white",
+                edgecolors=colours[k],
+                linewidths=1.2,
+                zorder=3,
+            )
+        bookings.axvline(mean[0] / 1e6, color=TODAY_COLOUR, linestyle="--", linewidth=0.8)
+        bookings.set_yticks(y, [str(label) for label in labels])
+        bookings.set_title("total bookings over the horizon ($M)")
+        bookings.set_xlabel(
+            "dot: mean (hollow: breaks a hard rule); bar: p5-p95; dashed: today's mean"
+        )
+        bookings.grid(axis="x", alpha=0.3)
+        beats.barh(y[1:], prob_beat_today[1:], color=colours[1:], alpha=0.7, height=0.6)
+        beats.axvline(0.5, color="black", linestyle=":", linewidth=0.8)
+        beats.set_xlim(0.0, 1.0)
+        beats.set_ylim(bookings.get_ylim())
+        beats.set_yticks(y, [""] * n)
+        beats.set_title("P(beats today)")
+        beats.set_xlabel("share of scenarios")
+        beats.grid(axis="x", alpha=0.3)
+        for tick, colour in zip(bookings.get_yticklabels(), colours, strict=True):
+            tick.set_color(colour if colour != "#555555" else "black")
+        figure.tight_layout()
+        return png_bytes(figure)
+
+
+def headcount_figure(
+    headcount: np.ndarray,
+    curve: dict[str, np.ndarray],
+    over_capacity: np.ndarray,
+    best: int | None,
+    today: tuple[int, float] | None,
+) -> bytes:
+    """The headcount curve: bookings, attainment spread and capacity utilisation per headcount.
+
+    Parameters
+    ----------
+    headcount : int64[n_plans], ascending
+    curve : float64[n_plans] per name: expected_bookings, p5_bookings, p95_bookings,
+        attainment_spread, capacity_utilisation, utilisation_max (columns of headcount.arrow)
+    over_capacity : bool[n_plans], plans whose design leaves some territory over capacity; the
+        largest such headcount is marked in every panel
+    best : row of the headcount with the highest expected bookings, or None
+    today : (headcount, expected bookings) of today's design with today's reps, or None
+    """
+    x = np.asarray(headcount, dtype=np.float64)
+    over = np.flatnonzero(over_capacity)
+    with matplotlib.rc_context(STYLE):
+        figure = new_figure(13.0, 3.8)
+        bookings, spread, load = figure.subplots(1, 3)
+        mean = curve["expected_bookings"] / 1e6
+        bookings.fill_between(
+            x,
+            curve["p5_bookings"] / 1e6,
+            curve["p95_bookings"] / 1e6,
+            color=TODAY_COLOUR,
+            alpha=0.18,
+            linewidth=0,
+            label="p5-p95",
+        )
+        bookings.plot(x, curve["p5_bookings"] / 1e6, color=TODAY_COLOUR, linestyle="--", label="p5")
+        bookings.plot(x, mean, color=TODAY_COLOUR, marker="o", label="expected")
+        if today is not None:
+            bookings.scatter(
+                [today[0]],
+                [today[1] / 1e6],
+                s=60,
+                marker="s",
+                color="black",
+                zorder=3,
+                label="today's design",
+            )
+        if best is not None:
+            bookings.scatter(
+                [x[best]],
+                [mean[best]],
+                s=180,
+                marker="*",
+                color=RECOMMENDED_COLOUR,
+                zorder=4,
+                label="most bookings",
+            )
+        bookings.set_ylabel("bookings over the horizon ($M)")
+        spread.plot(x, curve["attainment_spread"], color=TODAY_COLOUR, marker="o")
+        spread.set_ylabel("attainment spread (max - min over reps)")
+        load.plot(
+            x, 100 * curve["capacity_utilisation"], color=TODAY_COLOUR, marker="o", label="all reps"
+        )
+        load.plot(
+            x,
+            100 * curve["utilisation_max"],
+            color="#888888",
+            marker="^",
+            label="busiest territory",
+        )
+        load.axhline(100.0, color="black", linestyle=":", linewidth=0.8)
+        if over.size:
+            load.scatter(
+                x[over],
+                100 * curve["utilisation_max"][over],
+                s=90,
+                facecolors="none",
+                edgecolors=RECOMMENDED_COLOUR,
+                linewidths=1.5,
+                zorder=3,
+                label="over capacity",
+            )
+        load.set_ylabel("capacity utilisation (%)")
+        for ax in (bookings, spread, load):
+            if over.size:
+                ax.axvline(x[over].max(), color=RECOMMENDED_COLOUR, linestyle="--", linewidth=0.9)
+            ax.set_xlabel("headcount (reps)")
+            ax.set_xticks(x, [str(int(h)) for h in x])
+            ax.grid(alpha=0.3)
+        bookings.legend(fontsize=7, loc="best")
+        load.legend(fontsize=7, loc="best")
+        if over.size:
+            spread.set_title(
+                f"dashed red: over capacity at {int(x[over].max())} reps", color=RECOMMENDED_COLOUR
+            )
         figure.tight_layout()
         return png_bytes(figure)
 

@@ -13,28 +13,45 @@ import html
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.feather as feather
 
 from engine.designs import design_from_table
+from engine.errors import InputError
 from engine.evaluate import evaluate
 from engine.io import read_arrow, write_atomic, write_text_atomic
-from engine.plots import frontier_figure, sample_accounts, stress_figure, territory_map
+from engine.model import LEAVING
+from engine.plots import (
+    frontier_figure,
+    headcount_figure,
+    sample_accounts,
+    scenarios_figure,
+    stress_figure,
+    territory_map,
+)
 from engine.problem import Problem
 
 REPORT_NAME = "report.html"
-# Files of other experiments shown as plain tables, with their headings.
-OTHER_TABLES = (
-    ("scenarios_summary", "Scenario library"),
-    ("headcount", "Headcount plans"),
-)
 MAX_MAP_POINTS = 20_000  # accounts drawn on the map; a fixed sample of larger instances
 MAX_TABLE_ROWS = 200
 MAX_MOVES_SHOWN = 25
 OBJECTIVES = ("potential_imbalance", "workload_imbalance", "travel", "disruption", "skill_mismatch")
+# Arrow files a section reads, when the run wrote them.
+RUN_FILES = (
+    "frontier",
+    "designs",
+    "transitions",
+    "moves",
+    "summary",
+    "scenarios",
+    "scenarios_summary",
+    "headcount",
+)
 SCENARIO_COLUMNS = ("design_index", "scenario", "total_bookings", "departures")
 SUMMARY_COLUMNS = (
     "design",
@@ -49,6 +66,14 @@ SUMMARY_COLUMNS = (
     "expected_departures",
     "expected_churned_accounts",
     "mean_disruption_cost",
+)
+HEADCOUNT_CURVE = (
+    "expected_bookings",
+    "p5_bookings",
+    "p95_bookings",
+    "attainment_spread",
+    "capacity_utilisation",
+    "utilisation_max",
 )
 
 # Records on <body> whether every image loaded and whether any script error, blocked resource
@@ -89,57 +114,70 @@ tr.recommended td { background: #fdecea; font-weight: 600; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.85em; }"""
 
 
+@dataclass(frozen=True)
+class _Report:
+    """What every section reads: the run's tables, its problems and the recommended design."""
+
+    tables: dict[str, pa.Table]
+    problem: Problem  # the run's input: today's reps
+    organisation: Problem  # the reps the recommended design names
+    recommended: tuple[str, np.ndarray] | None
+    figures: dict[str, bytes]  # PNG name -> bytes, filled by the sections
+
+
 def write_report(
     run_dir: str | Path,
     problem: Problem,
     recommended: tuple[str, np.ndarray] | None = None,
     title: str | None = None,
+    organisation: Problem | None = None,
 ) -> Path:
     """Write report.html and its PNG plots into a run folder; return the report's path.
 
     Parameters
     ----------
-    run_dir : the run folder; its frontier, designs, transitions, moves, summary, scenarios,
-        scenarios_summary and headcount Arrow files are read when present.
-    problem : the problem the run solved: coordinates, reps and their homes for the map.
-    recommended : (label, int64[n_accounts] rep indices) of the design to map against today's,
-        for runs whose files hold no assignment (a stress test of a design made on the spot).
-        By default the recommended row of frontier.arrow, else the design of transitions.arrow.
+    run_dir : the run folder; the Arrow files of RUN_FILES are read when present.
+    problem : the problem the run solved: today's reps, coordinates and homes for the map.
+    recommended : (label, int64[n_accounts] rep indices of `organisation`) of the design to
+        map against today's. By default the recommended row of frontier.arrow, else that of
+        scenarios_summary.arrow, else the design of transitions.arrow (read from designs.arrow).
+        Transition packages and moves are shown for this design only.
     title : heading of the page; by default the instance's source.
+    organisation : the problem whose reps the recommended design names when they are not
+        today's (reps added or leaving: a headcount plan); by default `problem`. Today's reps
+        are matched to its reps by id.
 
-    The same files and problem give the same bytes: nothing depends on the clock.
+    The same files and problems give the same bytes: nothing depends on the clock.
     """
     run_dir = Path(run_dir)
     tables = _read_tables(run_dir)
+    organisation = problem if organisation is None else organisation
     if recommended is None:
-        recommended = _recommended_design(tables, run_dir, problem)
-    figures: dict[str, bytes] = {}
+        recommended = _recommended_design(tables, run_dir, organisation)
+    run = _Report(tables, problem, organisation, recommended, {})
     body = [_header(problem, tables, title)]
     for section in (
         _headline_section,
         _frontier_section,
+        _scenarios_section,
+        _headcount_section,
         _map_section,
         _transitions_section,
         _moves_section,
         _stress_section,
         _designs_section,
     ):
-        body.append(section(tables, problem, recommended, figures))
-    for name, heading in OTHER_TABLES:
-        if name in tables:
-            body.append(f"<h2>{_e(heading)}</h2>\n{_html_table(tables[name])}")
+        body.append(section(run))
     body.append(_config_section(run_dir))
-    for name, png in figures.items():
+    for name, png in run.figures.items():
         write_atomic(run_dir / f"{name}.png", lambda tmp, png=png: Path(tmp).write_bytes(png))
     page = _page(title or f"terrasim report: {problem.instance.source}", body)
     return write_text_atomic(run_dir / REPORT_NAME, page)
 
 
 def _read_tables(run_dir: Path) -> dict[str, pa.Table]:
-    names = ("frontier", "designs", "transitions", "moves", "summary", "scenarios")
-    names += tuple(name for name, _ in OTHER_TABLES)
     tables = {}
-    for name in names:
+    for name in RUN_FILES:
         path = run_dir / f"{name}.arrow"
         if not path.is_file():
             continue
@@ -154,15 +192,20 @@ def _read_tables(run_dir: Path) -> dict[str, pa.Table]:
 def _recommended_design(
     tables: dict[str, pa.Table], run_dir: Path, problem: Problem
 ) -> tuple[str, np.ndarray] | None:
-    """The frontier's recommended design, else the one the transition packages describe."""
+    """The frontier's recommended design, the scenario library's, or the transitions' one."""
     if "frontier" in tables and "recommended" in tables["frontier"].column_names:
         flags = tables["frontier"].column("recommended").to_pylist()
         if True in flags:
             return design_from_table(
                 tables["frontier"], str(run_dir / "frontier.arrow"), str(flags.index(True)), problem
             )
-    if "transitions" in tables and "designs" in tables and tables["transitions"].num_rows:
+    label = None
+    if "scenarios_summary" in tables:
+        rows = tables["scenarios_summary"].to_pylist()
+        label = next((row["scenario"] for row in rows if row["recommended"]), None)
+    elif "transitions" in tables and tables["transitions"].num_rows:
         label = tables["transitions"].column("design")[0].as_py()
+    if label is not None and "designs" in tables:
         if label in tables["designs"].column("design").to_pylist():
             return design_from_table(
                 tables["designs"], str(run_dir / "designs.arrow"), label, problem
@@ -188,23 +231,27 @@ def _header(problem: Problem, tables: dict[str, pa.Table], title: str | None) ->
     )
 
 
-def _headline_section(tables, problem, recommended, figures) -> str:
+def _headline_section(run: _Report) -> str:
     """Today against the recommended design: objectives, moves and the stress test's verdict."""
-    if recommended is None:
+    if run.recommended is None:
         return ""
-    label, assignment = recommended
+    label, assignment = run.recommended
     rows: dict[str, dict[str, object]] = {}
-    today = problem.instance.accounts.current_rep
-    for name, design in (("today", today), (label, assignment)):
+    # Each design is evaluated for its own reps, as the scenario comparison does.
+    for name, problem, design in (
+        ("today", run.problem, run.problem.instance.accounts.current_rep),
+        (label, run.organisation, assignment),
+    ):
         record = evaluate(problem, design).row()
         for key in (*OBJECTIVES, "accounts_moved", "potential_moved", "feasible"):
             rows.setdefault(key, {})[name] = record[key]
-    summary = tables.get("summary")
+    summary = run.tables.get("summary")
     if summary is not None:
-        for row in summary.to_pylist():
-            if row["design"] in ("today", label):
+        # Row 0 of a stress test is today's design, whatever its label ("today (20 reps)").
+        for k, row in enumerate(summary.to_pylist()):
+            if k == 0 or row["design"] == label:
                 for key in ("mean", "p5", "prob_beat_today", "break_even_month"):
-                    rows.setdefault(f"bookings {key}", {})[row["design"]] = row[key]
+                    rows.setdefault(f"bookings {key}", {})["today" if k == 0 else label] = row[key]
     columns = ["today", label]
     body = "".join(
         f"<tr><td class='text'>{_e(key.replace('_', ' '))}</td>"
@@ -219,7 +266,8 @@ def _headline_section(tables, problem, recommended, figures) -> str:
     )
 
 
-def _frontier_section(tables, problem, recommended, figures) -> str:
+def _frontier_section(run: _Report) -> str:
+    tables = run.tables
     if "frontier" not in tables:
         return ""
     frontier = tables["frontier"]
@@ -236,7 +284,7 @@ def _frontier_section(tables, problem, recommended, figures) -> str:
     if "designs" in tables and "today" in tables["designs"].column("design").to_pylist():
         row = tables["designs"].column("design").to_pylist().index("today")
         today = {n: tables["designs"].column(n)[row].as_py() for n in plotted}
-    figures["frontier"] = frontier_figure(
+    run.figures["frontier"] = frontier_figure(
         moved,
         {n: _floats(frontier, n) for n in plotted},
         np.asarray(frontier.column("feasible").to_pylist(), dtype=bool),
@@ -263,19 +311,110 @@ def _frontier_section(tables, problem, recommended, figures) -> str:
         "<h2>Frontier</h2>\n"
         f"<p>{_e(facts)}. Each point is a design; the star is the recommended one (the knee), "
         "the square today's design.</p>\n"
-        + _figure("frontier", "Objectives against accounts moved.", figures)
-        + _html_table(shown, highlight=_highlight(shown, recommended))
+        + _figure("frontier", "Objectives against accounts moved.", run.figures)
+        + _html_table(shown, highlight=_highlight(shown, run.recommended))
     )
 
 
-def _map_section(tables, problem, recommended, figures) -> str:
-    acc, reps = problem.instance.accounts, problem.instance.reps
+def _scenarios_section(run: _Report) -> str:
+    """The scenario library side by side: a plot of the stress test and the comparison table."""
+    if "scenarios_summary" not in run.tables:
+        return ""
+    comparison = run.tables["scenarios_summary"]
+    flags = comparison.column("recommended").to_pylist()
+    chosen = flags.index(True) if True in flags else None
+    # Scenarios without a design were not simulated: no bookings to plot.
+    simulated = [
+        k for k, v in enumerate(comparison.column("expected_bookings").to_pylist()) if v is not None
+    ]
+    text = ""
+    if simulated:
+        rows = comparison.take(pa.array(simulated, type=pa.int64()))
+        run.figures["scenarios"] = scenarios_figure(
+            [str(v) for v in rows.column("scenario").to_pylist()],
+            _floats(rows, "expected_bookings"),
+            _floats(rows, "p5_bookings"),
+            _floats(rows, "p95_bookings"),
+            np.nan_to_num(_floats(rows, "p_beats_today")),
+            np.asarray(rows.column("feasible").to_pylist(), dtype=bool),
+            simulated.index(chosen) if chosen in simulated else None,
+        )
+        text = _figure(
+            "scenarios",
+            "Expected bookings per scenario with the p5-p95 range of the stress test (hollow: "
+            "breaks a hard rule; star: recommended), and the share of scenarios in which each "
+            "design books more than today's.",
+            run.figures,
+        )
+    return (
+        "<h2>Scenario comparison</h2>\n"
+        + text
+        + "<p>Each scenario's design evaluated for its own reps; the recommended one is the "
+        "feasible redesign for today's reps with the highest expected bookings.</p>\n"
+        + _html_table(comparison, highlight=chosen)
+    )
+
+
+def _headcount_section(run: _Report) -> str:
+    """The headcount curve: bookings, attainment and utilisation per headcount, and its table."""
+    if "headcount" not in run.tables:
+        return ""
+    curve = run.tables["headcount"]
+    headcount = np.asarray(curve.column("headcount").to_pylist(), dtype=np.int64)
+    over = np.asarray(curve.column("over_capacity").to_pylist(), dtype=bool)
+    best = _highlight(curve, run.recommended)
+    today = None
+    summary = run.tables.get("summary")
+    if summary is not None and summary.num_rows and curve.num_rows:
+        # Today's headcount is any plan's headcount less its change; its bookings summary row 0.
+        today = (
+            int(headcount[0] - curve.column("delta")[0].as_py()),
+            float(summary.column("mean")[0].as_py()),
+        )
+    run.figures["headcount"] = headcount_figure(
+        headcount, {name: _floats(curve, name) for name in HEADCOUNT_CURVE}, over, best, today
+    )
+    # The over-capacity headcount: the largest whose design leaves a territory over capacity.
+    verdict = (
+        f"Over capacity at {int(headcount[over].max())} reps: with that many, the optimised "
+        "design leaves some territory's workload above its rep's capacity."
+        if over.any()
+        else "No headcount of the sweep leaves a territory over capacity."
+    )
+    return (
+        "<h2>Headcount curve</h2>\n"
+        + _figure(
+            "headcount",
+            "Per headcount: expected bookings with the p5-p95 band of the stress test (star: "
+            "the most bookings, square: today's design), mean attainment spread, and capacity "
+            "utilisation (total workload over staying capacity, and the busiest territory); "
+            "dashed red: the over-capacity headcount.",
+            run.figures,
+        )
+        + f"<p>{_e(verdict)}</p>\n"
+        + _html_table(curve, highlight=best)
+    )
+
+
+def _map_section(run: _Report) -> str:
+    acc = run.problem.instance.accounts
+    reps = run.organisation.instance.reps
     sample = sample_accounts(acc.n_accounts, MAX_MAP_POINTS)
-    designs = [("today", acc.current_rep[sample])]
-    if recommended is not None:
-        designs.append((f"recommended: {recommended[0]}", recommended[1][sample]))
-    figures["map"] = territory_map(
-        acc.lat[sample], acc.lon[sample], designs, reps.home_lat, reps.home_lon, list(reps.ids)
+    today = _today_for(run.problem, run.organisation)
+    designs = [("today", today[sample])]
+    homes = [_homes_shown(run.problem, run.organisation, today)]
+    if run.recommended is not None:
+        label, assignment = run.recommended
+        designs.append((f"recommended: {label}", assignment[sample]))
+        homes.append(_homes_shown(run.organisation, run.organisation, assignment))
+    run.figures["map"] = territory_map(
+        acc.lat[sample],
+        acc.lon[sample],
+        designs,
+        reps.home_lat,
+        reps.home_lon,
+        list(reps.ids),
+        homes,
     )
     shown = (
         f"{sample.shape[0]:,} of {acc.n_accounts:,} accounts, a fixed sample"
@@ -283,16 +422,54 @@ def _map_section(tables, problem, recommended, figures) -> str:
         else f"all {acc.n_accounts:,} accounts"
     )
     caption = (
-        f"Accounts coloured by rep ({shown}); stars are rep homes; grey crosses are unassigned."
+        f"Accounts coloured by rep ({shown}); stars are the homes of the reps of each design; "
+        "grey crosses are unassigned."
     )
-    return "<h2>Territories before and after</h2>\n" + _figure("map", caption, figures)
+    return "<h2>Territories before and after</h2>\n" + _figure("map", caption, run.figures)
 
 
-def _transitions_section(tables, problem, recommended, figures) -> str:
-    if "transitions" not in tables:
+def _today_for(problem: Problem, organisation: Problem) -> np.ndarray:
+    """Today's assignment as rep indices of `organisation`, matched by rep id."""
+    today = problem.instance.accounts.current_rep
+    if organisation is problem:
+        return today
+    index = {r: j for j, r in enumerate(organisation.instance.reps.ids)}
+    ids = problem.instance.reps.ids
+    missing = sorted({str(r) for r in ids if r not in index})
+    if missing:
+        raise InputError(
+            "report", "organisation", f"lacks today's reps {missing[:10]}: another instance?"
+        )
+    lookup = np.array([index[r] for r in ids], dtype=np.int64)
+    return np.where(today >= 0, lookup[np.maximum(today, 0)], -1)
+
+
+def _homes_shown(problem: Problem, organisation: Problem, assignment: np.ndarray) -> np.ndarray:
+    """bool[organisation's reps]: the reps of `problem` who stay or hold an account."""
+    reps = problem.instance.reps
+    present = set(reps.ids[(reps.status != LEAVING)].tolist())
+    ids = organisation.instance.reps.ids
+    shown = np.array([r in present for r in ids], dtype=bool)
+    shown[np.unique(assignment[assignment >= 0])] = True
+    return shown
+
+
+def _of_design(table: pa.Table, recommended: tuple[str, np.ndarray] | None) -> pa.Table:
+    """The rows of the recommended design, else of the first design, of a per-design table.
+
+    A scenario library writes every scenario's moves and transition packages to one file.
+    """
+    if table.num_rows == 0 or "design" not in table.column_names:
+        return table
+    labels = table.column("design").to_pylist()
+    label = recommended[0] if recommended is not None and recommended[0] in labels else labels[0]
+    return table.filter(pc.equal(table.column("design"), label))
+
+
+def _transitions_section(run: _Report) -> str:
+    if "transitions" not in run.tables:
         return ""
-    t = tables["transitions"]
-    rows = t.to_pylist()
+    rows = _of_design(run.tables["transitions"], run.recommended).to_pylist()
     label = rows[0]["design"] if rows else ""
     head = (
         "<tr><th class='text'>rep</th><th class='text'>name</th><th>accounts before</th>"
@@ -321,10 +498,12 @@ def _transitions_section(tables, problem, recommended, figures) -> str:
     )
 
 
-def _moves_section(tables, problem, recommended, figures) -> str:
-    if "moves" not in tables or tables["moves"].num_rows == 0:
+def _moves_section(run: _Report) -> str:
+    if "moves" not in run.tables:
         return ""
-    moves = tables["moves"]
+    moves = _of_design(run.tables["moves"], run.recommended)
+    if moves.num_rows == 0:
+        return ""
     order = np.argsort(-_floats(moves, "potential"), kind="stable")[:MAX_MOVES_SHOWN]
     columns = [
         "account_id",
@@ -344,7 +523,8 @@ def _moves_section(tables, problem, recommended, figures) -> str:
     )
 
 
-def _stress_section(tables, problem, recommended, figures) -> str:
+def _stress_section(run: _Report) -> str:
+    tables, recommended = run.tables, run.recommended
     if "summary" not in tables:
         return ""
     summary = tables["summary"]
@@ -362,12 +542,14 @@ def _stress_section(tables, problem, recommended, figures) -> str:
             return values.reshape(n_designs, n_scenarios)
 
         knee = labels.index(recommended[0]) if recommended and recommended[0] in labels else None
-        figures["stress"] = stress_figure(labels, grid("total_bookings"), grid("departures"), knee)
+        run.figures["stress"] = stress_figure(
+            labels, grid("total_bookings"), grid("departures"), knee
+        )
         text = _figure(
             "stress",
             f"Monte Carlo stress test: {n_scenarios:,} scenarios per design under common random "
             "numbers.",
-            figures,
+            run.figures,
         )
     shown = summary.select([c for c in SUMMARY_COLUMNS if c in summary.column_names])
     return (
@@ -379,12 +561,14 @@ def _stress_section(tables, problem, recommended, figures) -> str:
     )
 
 
-def _designs_section(tables, problem, recommended, figures) -> str:
-    """All designs of an optimize run; a frontier run shows its designs above."""
-    if "designs" not in tables or "frontier" in tables:
+def _designs_section(run: _Report) -> str:
+    """All designs of an optimize, scenarios or headcount run; a frontier run shows them above."""
+    if "designs" not in run.tables or "frontier" in run.tables:
         return ""
-    designs = tables["designs"]
-    return "<h2>Designs</h2>\n" + _html_table(designs, highlight=_highlight(designs, recommended))
+    designs = run.tables["designs"]
+    return "<h2>Designs</h2>\n" + _html_table(
+        designs, highlight=_highlight(designs, run.recommended)
+    )
 
 
 def _config_section(run_dir: Path) -> str:

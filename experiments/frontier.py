@@ -20,7 +20,7 @@ from engine.frontier import frontier, frontier_settings_from_config, frontier_ta
 from engine.optimize import solver_settings_from_config
 from engine.parallel import InProcessRunner, runner_from_config
 from engine.report import write_report
-from engine.runs import Run
+from engine.runs import Results, Run
 from engine.stress import print_summary, stress_tables
 
 
@@ -29,8 +29,13 @@ def _call(function, item):
 
 
 @experiment("frontier")
-def main(cfg: DictConfig, run: Run) -> None:
-    """Find the frontier, write it with the recommended design, then stress-test it."""
+def main(cfg: DictConfig, run: Run) -> Results:
+    """Find the frontier, write it with the recommended design, then stress-test it.
+
+    Returns the key results for a sweep: the number of designs, the hypervolume, the
+    recommended design's label, objectives and accounts moved and, after a stress test, its
+    expected bookings and probability of beating today's design.
+    """
     solver = solver_settings_from_config(cfg.solver)
     settings = frontier_settings_from_config(cfg.frontier)
     problem = load_problem(cfg)
@@ -66,6 +71,13 @@ def main(cfg: DictConfig, run: Run) -> None:
     run.write_table("moves", moves_table(problem, recommended))
     run.write_table("transitions", transitions_table(problem, recommended))
     run.write_csv("assignment.csv", assignment_table(problem, recommended.assignment))
+    results: Results = {
+        "designs": len(result.designs),
+        "hypervolume": float(result.hypervolume),
+        "recommended": recommended.label,
+        **{name: float(v) for name, v in recommended.evaluation.objectives.items()},
+        "accounts_moved": int(recommended.evaluation.metrics["accounts_moved"]),
+    }
     if cfg.stress:
         labels = ["today", *(d.label for d in result.designs)]
         designs = np.stack([today.assignment, *(d.assignment for d in result.designs)])
@@ -76,10 +88,14 @@ def main(cfg: DictConfig, run: Run) -> None:
         run.write_table("scenarios", scenarios)
         run.write_table("summary", summary)
         print_summary(summary)
+        row = summary.to_pylist()[labels.index(recommended.label)]
+        results["expected_bookings"] = row["mean"]
+        results["prob_beat_today"] = row["prob_beat_today"]
     run.save_config()
     print(f"wrote frontier, designs, moves, transitions, assignment.csv to {run.dir}")
     if cfg.report:
         print(f"report: {write_report(run.dir, problem)}")
+    return results
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from engine.model import LEAVING, Instance
 from engine.optimize import Design, optimize, solver_settings_from_config
 from engine.parallel import runner_from_config
 from engine.problem import Problem, build_problem
+from engine.report import write_report
 from engine.runs import Run
 from engine.simulation import (
     StressResult,
@@ -325,6 +326,17 @@ def main(cfg: DictConfig, run: Run) -> dict[str, int | float | str]:
     print_summary(summary)
     print_curve(curve, summary.to_pylist()[0], base_headcount)
     print(f"wrote headcount, designs, scenarios and summary to {run.dir}")
+    if cfg.report:
+        # The report maps the design with the most bookings, for its own team.
+        means = curve["expected_bookings"].to_pylist()
+        best = staffed[means.index(max(means))]
+        report = write_report(
+            run.dir,
+            problem,
+            recommended=(best.label, best.design.assignment),
+            organisation=best.problem,
+        )
+        print(f"report: {report}")
     return _key_results(curve, summary)
 
 

@@ -13,8 +13,10 @@ from engine.designs import NamedDesign, assignment_table, moves_table, transitio
 from engine.evaluate import evaluate
 from engine.optimize import solver_settings_from_config
 from engine.parallel import runner_from_config
+from engine.report import write_report
 from engine.runs import Results, Run
 from engine.scenarios import (
+    REDESIGNS,
     comparison_table,
     design_scenarios,
     labelled_stress_tables,
@@ -92,14 +94,26 @@ def main(cfg: DictConfig, run: Run) -> Results:
         )
         gain = {row["scenario"]: row["gain_vs_today"] for row in comparison.to_pylist()}
         beats = gain[chosen.name] or 0.0
+        why = (
+            "the feasible redesign for today's reps with the highest expected bookings"
+            if chosen.name in REDESIGNS
+            else "no redesign for today's reps is feasible: the feasible scenario with the "
+            "highest expected bookings"
+        )
         print(
-            f"recommended: {chosen.name} (the feasible redesign for today's reps with the highest "
-            f"expected bookings){'' if beats > 0 else '; it books less than today in expectation'}"
+            f"recommended: {chosen.name} ({why})"
+            f"{'' if beats > 0 else '; it books less than today in expectation'}"
         )
     else:
         print("no feasible scenario: no assignment.csv written")
     run.save_config()
     print(f"wrote designs, moves, transitions, scenarios, summary, scenarios_summary to {run.dir}")
+    if cfg.report:
+        # The recommended design names its own organisation's reps (new ones for a headcount).
+        shown = None if chosen is None else (chosen.name, chosen.design.assignment)
+        organisation = None if chosen is None else chosen.organisation
+        report = write_report(run.dir, problem, recommended=shown, organisation=organisation)
+        print(f"report: {report}")
     return _results(comparison)
 
 

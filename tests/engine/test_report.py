@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from pathlib import Path
 
@@ -12,15 +13,26 @@ import pytest
 from omegaconf import OmegaConf
 
 from engine.designs import NamedDesign, designs_table, moves_table, transitions_table
+from engine.errors import InputError
 from engine.evaluate import evaluate
 from engine.frontier import FrontierSettings, frontier, frontier_table
+from engine.io import read_arrow
 from engine.optimize import SolverSettings
 from engine.parallel import InProcessRunner
-from engine.plots import sample_accounts, stress_figure, territory_map
+from engine.plots import sample_accounts, scenarios_figure, stress_figure, territory_map
 from engine.problem import build_problem
 from engine.report import write_report
 from engine.rules import Objective, Rules
 from engine.runs import Run
+from engine.scenarios import (
+    ScenarioDesign,
+    comparison_table,
+    labelled_stress_tables,
+    scenario_designs_table,
+    stress_scenarios,
+)
+from engine.simulation import sim_params_from_config
+from engine.staffing import change_headcount
 from engine.stress import stress_tables
 from engine.validate import instance_from_tables
 from tests.conftest import DEFAULT_WEIGHTS, account_columns, rep_columns
@@ -38,7 +50,8 @@ SECTIONS = {
     "moves": "<h2>Largest moves",
     "stress": "<h2>Stress test</h2>",
     "designs": "<h2>Designs</h2>",
-    "headcount": "<h2>Headcount plans</h2>",
+    "scenarios": "<h2>Scenario comparison</h2>",
+    "headcount": "<h2>Headcount curve</h2>",
 }
 
 
@@ -122,7 +135,7 @@ def full_run(tmp_path_factory, problem) -> Path:
 
 def test_full_run_shows_every_section_with_its_plots(full_run: Path):
     page = (full_run / "report.html").read_text(encoding="utf-8")
-    assert sections_of(page) == SECTIONS.keys() - {"designs", "headcount"}
+    assert sections_of(page) == SECTIONS.keys() - {"designs", "scenarios", "headcount"}
     images = re.findall(r"src='data:image/png;base64,([^']+)'", page)
     assert len(images) == 3
     for name, data in zip(("frontier", "map", "stress"), images, strict=True):
@@ -191,24 +204,174 @@ def test_a_stress_run_maps_the_design_it_is_given(tmp_path: Path, problem):
     assert "class='recommended'" in page  # its row of the stress summary
 
 
-def test_other_experiments_tables_render_escaped(tmp_path: Path, problem):
-    run = Run(tmp_path, OmegaConf.create({"seed": 0}))
-    run.write_table(
-        "headcount",
-        pa.table(
-            {
-                "plan": ["+1 rep", "<b>bold</b>"],
-                "n_reps": [4, 5],
-                "mean": [1.5e6, 1.6e6],
-                "assignment": [["R1"], ["R3"]],
-            }
-        ),
-    )
+def plus_one_rep(problem):
+    """The organisation with one rep added (new-1, in RI), and a design that gives it <Cyan>."""
+    instance, _ = change_headcount(problem.instance, 1, seed=0)
+    organisation = build_problem(instance, problem.objective)
+    design = problem.instance.accounts.current_rep.copy()
+    design[2] = instance.reps.ids.tolist().index("new-1")
+    return organisation, NamedDesign("plus one", design, evaluate(organisation, design))
+
+
+def section(page: str, heading: str) -> str:
+    """The HTML of one section: from its heading to the next."""
+    start = page.index(heading)
+    end = page.find("<h2>", start + 1)
+    return page[start : end if end >= 0 else None]
+
+
+def test_a_design_for_other_reps_gets_its_own_packages_and_map(tmp_path: Path, problem):
+    # A scenario library writes the packages of designs for different reps into one file.
+    run = write_run(tmp_path, problem, with_frontier=False, with_stress=False)
+    organisation, plus = plus_one_rep(problem)
+    base = read_arrow(run.dir / "transitions.arrow")
+    run.write_table("transitions", pa.concat_tables([base, transitions_table(organisation, plus)]))
+    page = write_report(
+        run.dir, problem, recommended=(plus.label, plus.assignment), organisation=organisation
+    ).read_text(encoding="utf-8")
+    packages = section(page, "<h2>Transition packages")
+    assert "<h2>Transition packages: plus one</h2>" in packages
+    assert packages.count("<tr><td class='text'>") == organisation.n_reps == problem.n_reps + 1
+    assert ">new-1<" in packages
+    assert "<h2>Recommended design: plus one</h2>" in page
+    # The header counts today's reps; the other designs' packages stay in the file.
+    assert f"{problem.n_reps:,} reps" in page
     page = write_report(run.dir, problem).read_text(encoding="utf-8")
-    assert "headcount" in sections_of(page)
-    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold" not in page
-    assert "1,600,000" in page
-    assert ">assignment<" not in page  # list columns are left to the Arrow file
+    packages = section(page, "<h2>Transition packages")
+    assert "Transition packages: optimized" in packages and "new-1" not in packages
+    assert packages.count("<tr><td class='text'>") == problem.n_reps
+
+
+def test_an_organisation_without_todays_reps_is_refused(tmp_path: Path, problem):
+    reps = dataclasses.replace(problem.instance.reps, ids=np.array(["X1", "X2", "X3"]))
+    stranger = dataclasses.replace(
+        problem, instance=dataclasses.replace(problem.instance, reps=reps)
+    )
+    today = problem.accounts.current_rep
+    with pytest.raises(InputError, match="lacks today's reps"):
+        write_report(tmp_path, problem, recommended=("x", today), organisation=stranger)
+    assert not list(tmp_path.iterdir())
+
+
+def write_scenarios_run(run_dir: Path, problem) -> tuple[Run, list[ScenarioDesign]]:
+    """A scenario library's run folder, from the engine functions `terrasim scenarios` uses."""
+    run = Run(run_dir, OmegaConf.create({"seed": 0}))
+    acc = problem.instance.accounts
+    today = NamedDesign("today", acc.current_rep, evaluate(problem, acc.current_rep))
+    moved = acc.current_rep.copy()
+    moved[0], moved[7] = 1, 0
+    organisation, plus = plus_one_rep(problem)
+    scenarios = [
+        ScenarioDesign(
+            "full_reopt",
+            NamedDesign("full_reopt", moved, evaluate(problem, moved)),
+            problem,
+            problem,
+            "<b>no</b> disruption budget",
+        ),
+        ScenarioDesign(
+            "headcount",
+            NamedDesign("headcount", plus.assignment, plus.evaluation),
+            organisation,
+            organisation,
+            "+1 rep",
+        ),
+    ]
+    sim = OmegaConf.load(ROOT / "conf/sim/default.yaml")
+    result, labels = stress_scenarios(
+        problem, scenarios, sim_params_from_config(sim), 24, 0, 8, InProcessRunner()
+    )
+    rows, summary = labelled_stress_tables(result, labels)
+    run.write_table("designs", scenario_designs_table(today, problem, scenarios))
+    run.write_table(
+        "transitions",
+        pa.concat_tables([transitions_table(s.organisation, s.design) for s in scenarios]),
+    )
+    run.write_table(
+        "moves", pa.concat_tables([moves_table(s.organisation, s.design) for s in scenarios])
+    )
+    run.write_table("scenarios", rows)
+    run.write_table("summary", summary)
+    run.write_table("scenarios_summary", comparison_table(problem, today, scenarios, summary))
+    return run, scenarios
+
+
+def test_a_scenario_library_shows_its_comparison_and_the_recommended_design(
+    tmp_path: Path, problem
+):
+    run, _ = write_scenarios_run(tmp_path, problem)
+    page = write_report(run.dir, problem).read_text(encoding="utf-8")
+    assert sections_of(page) == SECTIONS.keys() - {"frontier", "headcount"}
+    # The feasible redesign for today's reps is recommended: its packages, its row marked.
+    assert "<h2>Recommended design: full_reopt</h2>" in page
+    assert "Transition packages: full_reopt" in page and "new-1" not in section(
+        page, "<h2>Transition packages"
+    )
+    comparison = section(page, "<h2>Scenario comparison</h2>")
+    assert "<tr class='recommended'><td class='text'>full_reopt</td>" in comparison
+    assert "&lt;b&gt;no&lt;/b&gt; disruption budget" in comparison and "<b>no" not in page
+    assert (tmp_path / "scenarios.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "src='data:image/png;base64," in comparison
+
+
+def test_a_headcount_scenario_is_mapped_for_its_own_reps(tmp_path: Path, problem):
+    run, scenarios = write_scenarios_run(tmp_path / "run", problem)
+    chosen = scenarios[1]
+    page = write_report(
+        run.dir,
+        problem,
+        recommended=(chosen.name, chosen.design.assignment),
+        organisation=chosen.organisation,
+    ).read_text(encoding="utf-8")
+    assert "<h2>Recommended design: headcount</h2>" in page
+    assert ">new-1<" in section(page, "<h2>Transition packages: headcount</h2>")
+    # Without its organisation the design cannot be read: an error that says why.
+    run.write_table(
+        "scenarios_summary",
+        pa.table({"scenario": ["today", "headcount"], "recommended": [False, True]}),
+    )
+    with pytest.raises(InputError, match=r"names reps not in the input: \['new-1'\]"):
+        write_report(run.dir, problem)
+
+
+def headcount_curve(labels: list[str]) -> pa.Table:
+    """headcount.arrow of a sweep over 2..4 reps: the columns the report reads."""
+    return pa.table(
+        {
+            "headcount": [2, 3, 4],
+            "delta": [-1, 0, 1],
+            "design": labels,
+            "feasible": [False, True, True],
+            "expected_bookings": [1.2e6, 1.5e6, 1.6e6],
+            "p5_bookings": [0.9e6, 1.2e6, 1.3e6],
+            "p95_bookings": [1.5e6, 1.8e6, 1.9e6],
+            "attainment_spread": [0.4, 0.5, 0.6],
+            "capacity_utilisation": [1.1, 0.8, 0.6],
+            "utilisation_max": [1.3, 0.95, 0.7],
+            "over_capacity": [True, False, False],
+        }
+    )
+
+
+def test_a_headcount_curve_is_plotted_with_its_table(tmp_path: Path, problem):
+    run = Run(tmp_path, OmegaConf.create({"seed": 0}))
+    labels = ["2 reps (-1)", "3 reps (+0)", "<b>4</b> reps (+1)"]
+    run.write_table("headcount", headcount_curve(labels))
+    page = write_report(run.dir, problem, recommended=(labels[2], problem.accounts.current_rep))
+    page = page.read_text(encoding="utf-8")
+    assert sections_of(page) == {"recommended", "headcount", "map"}
+    curve = section(page, "<h2>Headcount curve</h2>")
+    assert "Over capacity at 2 reps" in curve
+    assert "&lt;b&gt;4&lt;/b&gt; reps (+1)" in curve and "<b>4" not in page
+    assert "<tr class='recommended'><td>4</td>" in curve
+    png = (tmp_path / "headcount.png").read_bytes()
+    assert png.startswith(PNG_SIGNATURE)
+    assert base64.b64encode(png).decode() in curve
+    # The same files give the same bytes.
+    first = (tmp_path / "report.html").read_bytes()
+    write_report(run.dir, problem, recommended=(labels[2], problem.accounts.current_rep))
+    assert (tmp_path / "report.html").read_bytes() == first
+    assert (tmp_path / "headcount.png").read_bytes() == png
 
 
 def test_map_sample_is_fixed_sorted_and_bounded():
@@ -225,4 +388,7 @@ def test_plot_labels_are_not_math_text():
     assert png.startswith(PNG_SIGNATURE)
     lat, lon = np.array([40.0, 41.0]), np.array([-74.0, -73.0])
     png = territory_map(lat, lon, [(label, np.array([0, -1]))], lat[:1], lon[:1], rep_ids=[label])
+    assert png.startswith(PNG_SIGNATURE)
+    ones = np.ones(2)
+    png = scenarios_figure(["today", label], ones, ones, ones, ones, ones > 0, 1)
     assert png.startswith(PNG_SIGNATURE)

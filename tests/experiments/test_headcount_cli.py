@@ -9,6 +9,8 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pytest
 
+from tests.experiments.test_report_cli import terrasim
+
 # A small northeast: 160 accounts, 8 reps; a search bounded by moves so that runs repeat exactly.
 SMALL = (
     "data.n_accounts=160",
@@ -19,6 +21,7 @@ SMALL = (
     "solver.time_limit=60",
 )
 RANGE = ("headcount.min=-1", "headcount.max=1")
+REPORT_FILES = ("report.html", "headcount.png", "map.png", "stress.png")
 
 
 def read(path: Path) -> pa.Table:
@@ -29,17 +32,10 @@ def read(path: Path) -> pa.Table:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     """One headcount run over -1..+1, shared by the tests that read its files."""
-    import sys
-
-    from experiments import cli
-
     run_dir = tmp_path_factory.mktemp("headcount") / "run"
-    saved = sys.argv
-    sys.argv = ["terrasim", "headcount", *SMALL, *RANGE, f"hydra.run.dir={run_dir}"]
-    try:
-        cli.main()
-    finally:
-        sys.argv = saved
+    code, out = terrasim("headcount", *SMALL, *RANGE, f"hydra.run.dir={run_dir}")
+    assert code == 0, out
+    (run_dir.parent / "run.out").write_text(out, encoding="utf-8")
     return run_dir
 
 
@@ -72,11 +68,39 @@ def test_headcount_writes_the_curve_designs_scenarios_and_summary(sweep: Path):
     assert (sweep / "config.yaml").is_file()
 
 
+def test_the_report_shows_the_curve_and_the_best_headcounts_design(sweep: Path):
+    out = (sweep.parent / "run.out").read_text(encoding="utf-8")
+    assert out.strip().splitlines()[-1] == f"report: {sweep / 'report.html'}"
+    curve = read(sweep / "headcount.arrow").to_pylist()
+    best = max(curve, key=lambda row: row["expected_bookings"])
+    page = (sweep / "report.html").read_text(encoding="utf-8")
+    for heading in (
+        f"<h2>Recommended design: {best['design']}</h2>",
+        "<h2>Headcount curve</h2>",
+        "<h2>Territories before and after</h2>",
+        "<h2>Stress test</h2>",
+    ):
+        assert heading in page, heading
+    start = page.index("<h2>Headcount curve</h2>")
+    section = page[start : page.index("<h2>", start + 1)]
+    assert "headcount.png" in section and section.count("<tr") == 1 + len(curve)
+    assert f"<tr class='recommended'><td>{best['headcount']}</td>" in section
+    for name in REPORT_FILES:
+        assert (sweep / name).stat().st_size > 0, name
+
+
 def test_the_curve_is_printed_with_the_over_capacity_headcount(run_cli, tmp_path: Path):
     code, out, _ = run_cli(
-        "headcount", *SMALL, "headcount.min=-2", "headcount.max=0", f"hydra.run.dir={tmp_path}"
+        "headcount",
+        *SMALL,
+        "headcount.min=-2",
+        "headcount.max=0",
+        "report=false",
+        f"hydra.run.dir={tmp_path}",
     )
     assert code == 0
+    assert "report:" not in out
+    assert not list(tmp_path.glob("report.html")) + list(tmp_path.glob("*.png"))
     curve = read(tmp_path / "headcount.arrow")
     over = [
         h
@@ -101,6 +125,8 @@ def test_same_config_writes_the_same_bytes(run_cli, tmp_path: Path):
     for name in ("headcount", "designs", "scenarios", "summary"):
         first = (tmp_path / "a" / f"{name}.arrow").read_bytes()
         assert first == (tmp_path / "b" / f"{name}.arrow").read_bytes(), name
+    for name in REPORT_FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_a_single_headcount_job_sees_the_same_scenarios_as_the_sweep(

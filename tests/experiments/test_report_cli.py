@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.io import read_arrow
 from tests.conftest import account_columns, rep_columns, write_csv
 
 HOSTILE_ACCOUNT = "<script>alert(1)</script>"
@@ -178,3 +180,34 @@ def test_browser_check_catches_a_broken_page(frontier_runs, tmp_path: Path):
     seen = open_in_browser(tmp_path / "broken.html")
     assert seen.get("status") == "failed"
     assert seen["broken"] == "1" and "blocked" in seen["errors"]
+
+
+def test_a_frontier_multirun_collects_its_key_results(tmp_path: Path):
+    data = hostile_files(tmp_path / "data")
+    sweep = tmp_path / "sweep"
+    code, out = terrasim(
+        "frontier",
+        "-m",
+        "data=files",
+        *data,
+        *SMALL_FRONTIER,
+        "report=false",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert code == 0, out
+    table = read_arrow(sweep / "sweep.arrow")
+    assert table.column("status").to_pylist() == ["finished"] * 2
+    for job, row in enumerate(table.to_pylist()):
+        frontier = read_arrow(sweep / str(job) / "frontier.arrow")
+        meta = frontier.schema.metadata
+        assert row["designs"] == frontier.num_rows
+        assert row["hypervolume"] == float(json.loads(meta[b"terrasim.hypervolume"]))
+        recommended = frontier.filter(frontier.column("recommended")).to_pylist()[0]
+        assert row["recommended"] == recommended["design"]
+        for key in ("potential_imbalance", "travel", "disruption", "accounts_moved"):
+            assert row[key] == recommended[key], key
+        summary = read_arrow(sweep / str(job) / "summary.arrow").to_pylist()
+        stressed = next(s for s in summary if s["design"] == recommended["design"])
+        assert row["expected_bookings"] == stressed["mean"]
+        assert row["prob_beat_today"] == stressed["prob_beat_today"]

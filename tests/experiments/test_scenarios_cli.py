@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,7 +9,9 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pytest
 
+from engine.io import read_arrow
 from engine.scenarios import SCENARIOS
+from tests.experiments.test_report_cli import open_in_browser, terrasim
 
 # Small and fast: every search converges long before its time limit, so two runs agree.
 FAST = (
@@ -24,6 +25,7 @@ FAST = (
     "scenarios.time_limit=20",
 )
 FILES = ("designs", "moves", "transitions", "scenarios", "summary", "scenarios_summary")
+REPORT_FILES = ("report.html", "scenarios.png", "map.png", "stress.png")
 
 
 def read(path: Path) -> pa.Table:
@@ -31,22 +33,19 @@ def read(path: Path) -> pa.Table:
         return reader.read_all()
 
 
-def run_scenarios(run_dir: Path, *overrides: str) -> None:
-    from experiments import cli
-
-    saved = sys.argv
-    sys.argv = ["terrasim", "scenarios", *FAST, *overrides, f"hydra.run.dir={run_dir}"]
-    try:
-        cli.main()
-    finally:
-        sys.argv = saved
+def run_scenarios(run_dir: Path, *overrides: str) -> str:
+    """Run `terrasim scenarios` with the fast settings; return what it printed."""
+    code, out = terrasim("scenarios", *FAST, *overrides, f"hydra.run.dir={run_dir}")
+    assert code == 0, out
+    return out
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, Path]:
     """The default library run twice into two folders."""
     base = tmp_path_factory.mktemp("scenarios")
-    run_scenarios(base / "one")
+    out = run_scenarios(base / "one")
+    (base / "one.out").write_text(out, encoding="utf-8")
     run_scenarios(base / "two")
     return base / "one", base / "two"
 
@@ -103,14 +102,62 @@ def test_two_runs_write_the_same_bytes(runs):
     for name in FILES:
         assert (one / f"{name}.arrow").read_bytes() == (two / f"{name}.arrow").read_bytes(), name
     assert (one / "assignment.csv").read_bytes() == (two / "assignment.csv").read_bytes()
+    for name in REPORT_FILES:
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
 
 
-def test_one_scenario_and_a_named_leaver(run_cli, tmp_path: Path):
+def test_the_report_shows_the_comparison_and_the_recommended_design(runs):
+    one, _ = runs
+    out = (one.parent / "one.out").read_text(encoding="utf-8")
+    assert out.strip().splitlines()[-1] == f"report: {one / 'report.html'}"
+    chosen = next(r for r in read(one / "scenarios_summary.arrow").to_pylist() if r["recommended"])
+    page = (one / "report.html").read_text(encoding="utf-8")
+    for heading in (
+        f"<h2>Recommended design: {chosen['scenario']}</h2>",
+        "<h2>Scenario comparison</h2>",
+        "<h2>Territories before and after</h2>",
+        f"<h2>Transition packages: {chosen['scenario']}</h2>",
+        "<h2>Stress test</h2>",
+    ):
+        assert heading in page, heading
+    # Only the recommended design's packages, though transitions.arrow holds every scenario's.
+    start = page.index("<h2>Transition packages")
+    packages = page[start : page.index("<h2>", start + 1)]
+    assert packages.count("<tr><td class='text'>") == chosen["reps"] == 8
+    assert read(one / "transitions.arrow").num_rows > 8
+    for name in REPORT_FILES:
+        assert (one / name).stat().st_size > 0, name
+
+
+def test_the_report_opens_in_a_browser_with_every_plot(runs):
+    one, _ = runs
+    seen = open_in_browser(one / "report.html")
+    assert seen.get("status") == "ok", seen.get("errors")
+    assert seen["images"] == "3" and seen["broken"] == "0" and seen["errors"] == ""
+
+
+def test_a_headcount_scenario_is_reported_with_its_new_reps(tmp_path: Path):
+    # Its design names reps that today's instance lacks; the report maps it for its own team.
+    out = run_scenarios(tmp_path, "scenarios.run=[headcount]", "scenarios.headcount.delta=1")
+    assert out.strip().splitlines()[-1] == f"report: {tmp_path / 'report.html'}"
+    assert read_arrow(tmp_path / "scenarios_summary.arrow").column("recommended").to_pylist() == [
+        False,
+        True,
+    ]
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Recommended design: headcount</h2>" in page
+    start = page.index("<h2>Transition packages: headcount</h2>")
+    packages = page[start : page.index("<h2>", start + 1)]
+    assert ">new-1<" in packages and packages.count("<tr><td class='text'>") == 9
+
+
+def test_one_scenario_and_a_named_leaver_without_a_report(run_cli, tmp_path: Path):
     code, out, err = run_cli(
         "scenarios",
         *FAST,
         "scenarios.run=[departure]",
         "scenarios.departure.rep=R0003",
+        "report=false",
         f"hydra.run.dir={tmp_path}",
     )
     assert code == 0, err
@@ -118,6 +165,8 @@ def test_one_scenario_and_a_named_leaver(run_cli, tmp_path: Path):
     assert table.column("scenario").to_pylist() == ["today", "departure"]
     assert "R0003 leaves" in table.column("description")[1].as_py()
     assert "departure" in out and "P(beats today)" in out
+    assert "report:" not in out
+    assert not list(tmp_path.glob("report.html")) + list(tmp_path.glob("*.png"))
 
 
 @pytest.mark.parametrize(
