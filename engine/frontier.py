@@ -2,6 +2,11 @@
 
 An ε-constraint sweep over the disruption budget (local search per point), then NSGA-II seeded
 with the sweep and evaluated in Numba populations, then local-search polish of a few points.
+
+Every phase is bounded by work (ILS rounds per local search, generations × population), so a
+seed gives the same frontier on any machine and any number of workers. The time limits are
+safety caps only; when one stops a phase, `frontier` warns on stderr and records it
+(`FrontierResult.stopped_on_clock`, `terrasim.stopped_on_clock` in frontier.arrow).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ REFERENCE_MARGIN = 1.1
 _POLISH_TILT = 4.0
 # A sweep named after an objective weighs it this many times the others.
 _SWEEP_TILT = 5.0
-# The evolutionary search gets at least this share of the frontier's time limit.
+# When the frontier's time limit bites, the evolutionary search still gets this share of it.
 _NSGA_MIN_SHARE = 0.1
 
 
@@ -64,20 +69,27 @@ class FrontierSettings:
         ε-sweep disruption budgets as shares of the accounts (0..1).
     budget_accounts : tuple of int
         Further ε-sweep budgets in accounts.
+    point_ils_rounds : int
+        Iterated-local-search rounds of each ε point and each polish run (the solver's
+        `ils_rounds` when lower): the work that bounds them.
     point_time_limit : float
-        Seconds for each ε point and each polish run (the solver's limit when lower).
+        Safety cap in seconds on each ε point and each polish run (the solver's `time_limit`
+        when lower; compilation not counted), well above what `point_ils_rounds` takes.
     time_limit : float
-        Seconds for the whole frontier. The ε points always run; the evolutionary search then
-        stops when the time left is what the polish runs need (their number ×
-        `point_time_limit`), but runs at least a tenth of `time_limit` (and one generation);
-        polish stops at the limit.
+        Safety cap in seconds on the evolutionary search and the polish runs together, well
+        above what their work takes; counted from the end of the first generation, so Ray
+        start-up, compilation and the ε points (capped one by one) are outside it. Should it
+        bite, the evolutionary search stops when the time left is what the polish runs would
+        take (their number × a typical ε run's time), but runs at least a tenth of
+        `time_limit`, and no polish run starts after it. A cap that stops a phase makes the
+        result depend on the machine's speed: `frontier` warns and records it.
     algorithm : str
         nsga2 or nsga3 (NSGA-III with Riesz s-energy reference directions; 3–4 objectives).
     population : int
         Individuals per generation.
     generations : int
-        Generation limit of the evolutionary search. For a seed the frontier is the same
-        whenever this and the optimizer's convergence, not a clock, stop the searches.
+        Generations of the evolutionary search (the first is the initial population): with
+        `population`, the work that bounds it.
     candidates : int
         Reps per account the genome chooses among (nearest allowed, as the local search).
     mutation_genes : float
@@ -94,11 +106,12 @@ class FrontierSettings:
     sweeps: tuple[str, ...] = ("objective", "equal")
     budget_shares: tuple[float, ...] = DEFAULT_BUDGET_SHARES
     budget_accounts: tuple[int, ...] = ()
-    point_time_limit: float = 0.5
-    time_limit: float = 18.0
+    point_ils_rounds: int = 300
+    point_time_limit: float = 10.0
+    time_limit: float = 120.0
     algorithm: str = "nsga2"
     population: int = 100
-    generations: int = 200
+    generations: int = 80
     candidates: int = 8
     mutation_genes: float = 4.0
     revert_share: float = 0.5
@@ -129,6 +142,10 @@ class FrontierResult:
         Wall time of `frontier`.
     phase_seconds : dict of str to float
         Wall time of each phase: epsilon, nsga, polish.
+    stopped_on_clock : dict of str to str
+        The phases (epsilon, nsga, polish) a time limit stopped before their work was done,
+        each with what stopped; empty when the work budgets alone ended every phase, so that
+        the frontier does not depend on the machine's speed.
     """
 
     designs: list[NamedDesign]
@@ -139,6 +156,7 @@ class FrontierResult:
     n_evaluated: int
     seconds: float
     phase_seconds: dict[str, float]
+    stopped_on_clock: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -162,6 +180,7 @@ def frontier_settings_from_config(cfg: Any) -> FrontierSettings:
         "sweeps": lambda v: tuple(str(x) for x in v),
         "budget_shares": lambda v: tuple(float(x) for x in v),
         "budget_accounts": lambda v: tuple(int(x) for x in v),
+        "point_ils_rounds": int,
         "point_time_limit": float,
         "time_limit": float,
         "algorithm": str,
@@ -200,6 +219,7 @@ def check_frontier_settings(settings: FrontierSettings) -> None:
         (len(set(s.sweeps)) == len(s.sweeps), "sweeps: each at most once"),
         (all(0 <= b <= 1 for b in s.budget_shares), "budget_shares must be within 0..1"),
         (all(b >= 0 for b in s.budget_accounts), "budget_accounts must be >= 0"),
+        (s.point_ils_rounds >= 0, "point_ils_rounds must be >= 0"),
         (s.point_time_limit > 0, "point_time_limit must be > 0"),
         (s.algorithm in ALGORITHMS, f"algorithm must be one of {list(ALGORITHMS)}"),
         (s.algorithm != "nsga3" or len(s.objectives) >= 3, "algorithm: nsga3 needs 3+ objectives"),
@@ -286,19 +306,34 @@ def epsilon_sweep(
         In ascending budget, evaluated under `problem` (without the budget); extra: source
         "epsilon", budget_accounts K, score (the weighted objective), and `extra`.
     """
+    return _epsilon_sweep(problem, settings, budgets, map_fn, label, extra)[0]
+
+
+def _epsilon_sweep(
+    problem: Problem,
+    settings: SolverSettings,
+    budgets: Sequence[int] | None,
+    map_fn: Callable[[Callable, Iterable], Iterable],
+    label: str,
+    extra: dict[str, object] | None,
+) -> tuple[list[NamedDesign], list[Design]]:
+    """`epsilon_sweep`, and every optimizer run it made (to see what stopped them)."""
     if budgets is None:
         budgets = default_budgets(problem.n_accounts)
     budgets = sorted({int(k) for k in budgets})
     settings = dataclasses.replace(settings, raise_infeasible=False)
+    # map_fn returns the points in the order of `budgets`, whichever worker finished first.
     solved = list(map_fn(functools.partial(_solve_point, problem, settings), budgets))
+    runs = list(solved)
     chained: list[Design] = []
     for k, design in zip(budgets, solved, strict=True):
         if chained and _is_better(chained[-1], design):
             previous = chained[-1]
             again = optimize(with_budget(problem, k), settings, start=previous.assignment)
+            runs.append(again)
             design = again if _is_better(again, previous, or_equal=True) else previous
         chained.append(design)
-    return [
+    named = [
         NamedDesign(
             f"{label}_moved_{k}",
             d.assignment,
@@ -307,6 +342,7 @@ def epsilon_sweep(
         )
         for k, d in zip(budgets, chained, strict=True)
     ]
+    return named, runs
 
 
 def _solve_point(problem: Problem, settings: SolverSettings, max_moved: int) -> Design:
@@ -644,9 +680,10 @@ def nsga_frontier(
     seeds : sequence of int64[n_accounts]
         Designs for the first generation (at least one; at most `settings.population` used).
     settings : FrontierSettings
-        Population, generation limit, seed, operators.
+        Population, generations, seed, operators.
     time_limit : float, optional
-        Seconds (default `settings.time_limit`); the first generation always runs.
+        Safety cap in seconds (default `settings.time_limit`), counted from the end of the
+        first generation, which always runs.
 
     Returns
     -------
@@ -656,9 +693,20 @@ def nsga_frontier(
 
     Notes
     -----
-    For a seed, the result is the same whenever the generation limit, not the time limit,
+    For a seed, the result is the same whenever `settings.generations`, not the time limit,
     stops the search.
     """
+    return _nsga(problem, objectives, seeds, settings, time_limit)[0]
+
+
+def _nsga(
+    problem: Problem,
+    objectives: Sequence[str],
+    seeds: Sequence[np.ndarray],
+    settings: FrontierSettings,
+    time_limit: float | None,
+) -> tuple[list[NamedDesign], bool, float]:
+    """`nsga_frontier`; whether the time limit stopped it, and when its clock started."""
     from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.algorithms.moo.nsga3 import NSGA3
     from pymoo.operators.crossover.pntx import TwoPointCrossover
@@ -666,14 +714,14 @@ def nsga_frontier(
 
     if not seeds:
         raise ValueError("nsga_frontier needs at least one seed design")
-    started = time.perf_counter()
     candidates = candidate_lists(problem, settings.candidates)
     encoding = _Encoding(problem, candidates)
     evaluator = _PopulationEvaluator(problem, objectives)
     if encoding.n_genes == 0:  # nothing to choose: the one design there is
         design = encoding.decode(np.zeros((1, 0), dtype=np.int64))[0]
         extra = {"source": "nsga", "generations": 0, "evaluated": 1}
-        return [NamedDesign("nsga_0", design, evaluate(problem, design), extra)]
+        named = [NamedDesign("nsga_0", design, evaluate(problem, design), extra)]
+        return named, False, time.perf_counter()
 
     rng = np.random.default_rng([settings.seed, 1])
     genomes = np.unique(np.stack([encoding.encode(s) for s in seeds]), axis=0)
@@ -707,10 +755,14 @@ def nsga_frontier(
     algorithm.setup(
         pymoo_problem, termination=("n_gen", max(settings.generations, 1)), seed=settings.seed
     )
+    # The first call evaluates the initial population (compiling the population kernel when
+    # its cache is stale); the clock starts after it.
+    algorithm.next()
+    started = time.perf_counter()
     deadline = started + (settings.time_limit if time_limit is None else time_limit)
-    # The first call evaluates the initial population, the second makes a generation.
-    while algorithm.has_next() and ((algorithm.n_iter or 0) < 2 or time.perf_counter() < deadline):
+    while algorithm.has_next() and time.perf_counter() < deadline:
         algorithm.next()
+    stopped_on_clock = bool(algorithm.has_next())
     n_evaluated = int(algorithm.evaluator.n_eval)
 
     population = algorithm.pop
@@ -720,11 +772,14 @@ def nsga_frontier(
     keep = non_dominated(values, feasible)
     if feasible.any():
         keep &= feasible
-    extra = {"source": "nsga", "generations": int(algorithm.n_iter or 0), "evaluated": n_evaluated}
-    return [
+    # pymoo counts the generation it would make next; the initial population is the first.
+    generations = int(algorithm.n_iter or 1) - 1
+    extra = {"source": "nsga", "generations": generations, "evaluated": n_evaluated}
+    named = [
         NamedDesign(f"nsga_{i}", designs[row], evaluate(problem, designs[row]), dict(extra))
         for i, row in enumerate(np.flatnonzero(keep))
     ]
+    return named, stopped_on_clock, started
 
 
 # -- polish -----------------------------------------------------------------------------------
@@ -752,9 +807,21 @@ def polish(
     list of NamedDesign
         Labelled ``polish_<label>``, extra source "polish".
     """
+    return _polish(problem, designs, objectives, settings, count, deadline)[0]
+
+
+def _polish(
+    problem: Problem,
+    designs: Sequence[NamedDesign],
+    objectives: Sequence[str],
+    settings: SolverSettings,
+    count: int,
+    deadline: float | None,
+) -> tuple[list[NamedDesign], int, int]:
+    """`polish`; also how many runs a time limit stopped, and how many `deadline` skipped."""
     pool = [d for d in designs if d.evaluation.feasible] or list(designs)
     if not pool or count <= 0:
-        return []
+        return [], 0, 0
     values = _values(pool, objectives)
     low, high = values.min(axis=0), values.max(axis=0)
     scaled = (values - low) / np.where(high > low, high - low, 1.0)
@@ -763,12 +830,13 @@ def polish(
         gap = np.linalg.norm(scaled[:, None, :] - scaled[None, picked, :], axis=2).min(axis=1)
         picked.append(int(np.argmax(gap)))
     out = []
-    for i in picked:
+    stopped = 0
+    for n, i in enumerate(picked):
         limit = settings.time_limit
         if deadline is not None:
             limit = min(limit, deadline - time.perf_counter())
             if limit <= 0:
-                break
+                return out, stopped, len(picked) - n
         settings_i = dataclasses.replace(settings, time_limit=limit, raise_infeasible=False)
         best = int(np.argmin(scaled[i]))
         weights = {name: 1.0 for name in objectives}
@@ -776,6 +844,7 @@ def polish(
         moved = int(pool[i].evaluation.metrics["accounts_moved"])
         budgeted = with_budget(with_weights(problem, weights), moved)
         design = optimize(budgeted, settings_i, start=pool[i].assignment)
+        stopped += design.stopped == "time_limit"
         out.append(
             NamedDesign(
                 f"polish_{pool[i].label}",
@@ -784,7 +853,7 @@ def polish(
                 {"source": "polish"},
             )
         )
-    return out
+    return out, stopped, 0
 
 
 # -- the frontier -----------------------------------------------------------------------------
@@ -808,17 +877,23 @@ def frontier(
        where nothing dominates them), hypervolume of its feasible designs against
        `reference_point`, normalised, and the knee as the recommended design.
 
+    Work bounds every phase: `point_ils_rounds` each local search, `generations` ×
+    `population` the evolutionary search. So for a seed the result is the same on any
+    machine, whatever `map_fn` runs the points on and in whatever order they finish. The
+    time limits are safety caps; a phase one of them stops is named on stderr (one line,
+    always printed) and in `FrontierResult.stopped_on_clock`.
+
     Parameters
     ----------
     problem : Problem
     solver_settings : SolverSettings
-        For the ε points and the polish runs (their time limit capped at
-        `frontier_settings.point_time_limit`).
+        For the ε points and the polish runs (their `ils_rounds` capped at
+        `frontier_settings.point_ils_rounds`, their time limit at `point_time_limit`).
     frontier_settings : FrontierSettings
-        Objectives, sweeps, budgets, the evolutionary search, polish, and the time limit
+        Objectives, sweeps, budgets, the evolutionary search, polish, the work and the caps
         (see `FrontierSettings`).
     map_fn : callable
-        Runs the ε points: ``map_fn(function, budgets)``.
+        Runs the ε points: ``map_fn(function, budgets)``, results in the order of `budgets`.
     progress : bool
         Print one line per phase to stderr.
 
@@ -829,11 +904,13 @@ def frontier(
     check_frontier_settings(frontier_settings)
     fs = frontier_settings
     started = time.perf_counter()
-    deadline = started + fs.time_limit
     objectives = tuple(fs.objectives)
     point_settings = dataclasses.replace(
-        solver_settings, time_limit=min(solver_settings.time_limit, fs.point_time_limit)
+        solver_settings,
+        time_limit=min(solver_settings.time_limit, fs.point_time_limit),
+        ils_rounds=min(solver_settings.ils_rounds, fs.point_ils_rounds),
     )
+    clock: dict[str, str] = {}
 
     def report(phase: str, found: int) -> None:
         if progress:
@@ -846,21 +923,39 @@ def frontier(
         set(default_budgets(problem.n_accounts, fs.budget_shares)) | set(fs.budget_accounts)
     )
     swept: list[NamedDesign] = []
+    runs: list[Design] = []
     for sweep in fs.sweeps:
         weighted = with_weights(problem, sweep_weights(problem, objectives, sweep))
         label = "eps" if sweep == "objective" else f"eps_{sweep}"
         extra = {"sweep": sweep}
-        swept += epsilon_sweep(weighted, point_settings, budgets, map_fn, label, extra)
+        named, ran = _epsilon_sweep(weighted, point_settings, budgets, map_fn, label, extra)
+        swept += named
+        runs += ran
+    timed_out = sum(r.stopped == "time_limit" for r in runs)
+    if timed_out:
+        clock["epsilon"] = (
+            f"{timed_out} of {len(runs)} local searches stopped at the time limit "
+            f"({point_settings.time_limit:g} s) before {point_settings.ils_rounds} ILS rounds"
+        )
     t_epsilon = time.perf_counter()
     report("epsilon", len(swept))
 
     seeds = [d.assignment for d in swept] + [problem.accounts.current_rep]
-    polish_reserve = fs.polish * point_settings.time_limit
-    nsga_limit = max(
-        deadline - polish_reserve - time.perf_counter(), _NSGA_MIN_SHARE * fs.time_limit
-    )
-    evolved = nsga_frontier(problem, objectives, seeds, fs, nsga_limit)
+    # Only when the cap bites: leave the polish runs what a typical ε run took (the median: a
+    # worker's first run also compiles the kernels).
+    typical_run = float(np.median([r.seconds for r in runs])) if runs else 0.0
+    reserve = fs.polish * min(typical_run, point_settings.time_limit)
+    nsga_limit = max(fs.time_limit - reserve, _NSGA_MIN_SHARE * fs.time_limit)
+    evolved, nsga_clock, clock_started = _nsga(problem, objectives, seeds, fs, nsga_limit)
+    # The cap counts from the first generation: Ray start-up, compilation and the ε points
+    # (each capped by point_time_limit) are outside it.
+    deadline = clock_started + fs.time_limit
     n_evolved = int(evolved[0].extra["evaluated"]) if evolved else 0
+    if nsga_clock:
+        clock["nsga"] = (
+            f"stopped after {evolved[0].extra['generations']} of {fs.generations} generations "
+            f"at {nsga_limit:.3g} s (time_limit {fs.time_limit:g} s less the polish runs' share)"
+        )
     t_nsga = time.perf_counter()
     report("nsga", len(evolved))
 
@@ -871,7 +966,14 @@ def frontier(
     candidates = [
         d for d, keep in zip(found, front, strict=True) if keep and d.extra["source"] == "nsga"
     ]
-    polished = polish(problem, candidates, objectives, point_settings, fs.polish, deadline)
+    polished, timed_out, skipped = _polish(
+        problem, candidates, objectives, point_settings, fs.polish, deadline
+    )
+    if timed_out or skipped:
+        clock["polish"] = (
+            f"{timed_out} runs stopped at the time limit and {skipped} not started "
+            f"(point_time_limit {point_settings.time_limit:g} s, time_limit {fs.time_limit:g} s)"
+        )
     t_polish = time.perf_counter()
     report("polish", len(polished))
 
@@ -883,6 +985,14 @@ def frontier(
     chosen = np.flatnonzero(feasible) if feasible.any() else np.arange(len(designs))
     recommended = designs[int(chosen[knee(values[chosen])])]
     report("frontier", len(designs))
+    if clock:
+        print(
+            "[frontier] warning: a time limit, not the work budget, stopped "
+            + "; ".join(f"{phase}: {what}" for phase, what in clock.items())
+            + " - this frontier depends on the machine's speed (raise frontier.time_limit "
+            "or frontier.point_time_limit, or lower the work, to make it repeatable)",
+            file=sys.stderr,
+        )
     return FrontierResult(
         designs=designs,
         recommended=recommended,
@@ -896,6 +1006,7 @@ def frontier(
             "nsga": t_nsga - t_epsilon,
             "polish": t_polish - t_nsga,
         },
+        stopped_on_clock=clock,
     )
 
 
@@ -954,8 +1065,10 @@ def frontier_table(problem: Problem, result: FrontierResult) -> pa.Table:
     Columns: those of `designs_table` (design label, source, budget_accounts, objectives,
     metrics, violations, feasible, assignment as rep ids) plus `recommended`. Schema metadata:
     ``terrasim.hypervolume`` (JSON number), ``terrasim.reference_point`` (JSON object,
-    objective to value) and ``terrasim.frontier`` (JSON: objectives, the definitions, counts
-    and timings).
+    objective to value), ``terrasim.stopped_on_clock`` (JSON object, phase to what stopped
+    it; empty when the work budgets alone ended every phase) and ``terrasim.frontier`` (JSON:
+    objectives, the definitions and counts). Wall times stay out, so the same config and seed
+    give the same bytes; `FrontierResult` has them.
     """
     rows = [
         dataclasses.replace(
@@ -980,11 +1093,10 @@ def frontier_table(problem: Problem, result: FrontierResult) -> pa.Table:
         "objectives normalised over the feasible frontier",
         "n_designs": len(result.designs),
         "n_evaluated": result.n_evaluated,
-        "seconds": result.seconds,
-        "phase_seconds": result.phase_seconds,
     }
     metadata = dict(table.schema.metadata or {})
     metadata[b"terrasim.hypervolume"] = json.dumps(result.hypervolume).encode()
     metadata[b"terrasim.reference_point"] = json.dumps(result.reference_point).encode()
+    metadata[b"terrasim.stopped_on_clock"] = json.dumps(result.stopped_on_clock).encode()
     metadata[b"terrasim.frontier"] = json.dumps(details).encode()
     return table.replace_schema_metadata(metadata)

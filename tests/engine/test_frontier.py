@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numba
 import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 from omegaconf import OmegaConf
 
@@ -54,6 +56,20 @@ SMALL = FrontierSettings(
 )
 
 
+# The default frontier's structure (two sweeps, nine budgets, eight polish runs, every phase
+# bounded by work) on a small northeast, with less work so that a run takes seconds.
+SMALL_CLI = (
+    "frontier",
+    "data.n_accounts=150",
+    "data.n_reps=6",
+    "frontier.point_ils_rounds=30",
+    "frontier.population=20",
+    "frontier.generations=10",
+    "stress=false",
+    "report=false",
+)
+
+
 def make_problem(accounts, reps, rules=None, weights=None):
     rules = rules or Rules()
     instance = instance_from_tables(accounts, reps, rules)
@@ -71,8 +87,18 @@ def small():
 
 
 @pytest.fixture(scope="module")
+def small_northeast():
+    return make_problem(*generate_instance("northeast", 0, n_accounts=150, n_reps=6))
+
+
+@pytest.fixture(scope="module")
 def northeast_frontier(northeast):
     return frontier(northeast, SOLVER, SMALL)
+
+
+def read(path: Path) -> pa.Table:
+    with ipc.open_file(path) as reader:
+        return reader.read_all()
 
 
 def random_designs(problem, n, seed):
@@ -319,6 +345,23 @@ def test_same_seed_gives_the_same_frontier(northeast, northeast_frontier):
         np.testing.assert_array_equal(a.assignment, b.assignment)
     assert again.hypervolume == northeast_frontier.hypervolume
     assert again.recommended.label == northeast_frontier.recommended.label
+    assert again.stopped_on_clock == northeast_frontier.stopped_on_clock == {}
+
+
+def test_frontier_does_not_depend_on_the_order_points_finish(small_northeast):
+    """Points run out of order (as Ray tasks may finish) give the same frontier."""
+
+    def backwards(function, items):
+        items = list(items)
+        done = {k: function(k) for k in reversed(items)}
+        return [done[k] for k in items]
+
+    settings = dataclasses.replace(SMALL, point_ils_rounds=30, generations=6)
+    ordered = frontier(small_northeast, SOLVER, settings)
+    shuffled = frontier(small_northeast, SOLVER, settings, map_fn=backwards)
+    assert frontier_table(small_northeast, ordered).equals(
+        frontier_table(small_northeast, shuffled), check_metadata=True
+    )
 
 
 def test_frontier_table_has_one_row_per_design_and_the_hypervolume(northeast, northeast_frontier):
@@ -336,7 +379,64 @@ def test_frontier_table_has_one_row_per_design_and_the_hypervolume(northeast, no
     meta = out.schema.metadata
     assert json.loads(meta[b"terrasim.hypervolume"]) == result.hypervolume
     assert json.loads(meta[b"terrasim.reference_point"]) == result.reference_point
-    assert json.loads(meta[b"terrasim.frontier"])["recommended"] == result.recommended.label
+    details = json.loads(meta[b"terrasim.frontier"])
+    assert details["recommended"] == result.recommended.label
+    # Nothing that depends on the machine's speed: the same config and seed, the same bytes.
+    assert "seconds" not in details and "phase_seconds" not in details
+    assert json.loads(meta[b"terrasim.stopped_on_clock"]) == {}
+
+
+# -- work, not the clock, ends every phase: the same bytes, with or without Ray ---------------
+
+
+@pytest.fixture
+def stop_ray():
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+def test_frontier_files_are_the_same_bytes_twice_and_on_ray(run_cli, tmp_path, stop_ray):
+    runs = {
+        "first": ("ray.enabled=false",),
+        "again": ("ray.enabled=false",),
+        "ray": ("ray.enabled=true", "ray.num_cpus=2"),
+    }
+    files = {}
+    for name, ray_args in runs.items():
+        code, _, err = run_cli(*SMALL_CLI, *ray_args, f"hydra.run.dir={tmp_path / name}")
+        assert code == 0, err
+        assert "[frontier] warning" not in err
+        files[name] = {
+            f: (tmp_path / name / f).read_bytes() for f in ("frontier.arrow", "designs.arrow")
+        }
+    assert files["first"] == files["again"]
+    assert files["ray"] == files["first"]
+    meta = read(tmp_path / "first" / "frontier.arrow").schema.metadata
+    assert json.loads(meta[b"terrasim.stopped_on_clock"]) == {}
+    nsga = read(tmp_path / "first" / "designs.arrow").column("generations").drop_null()
+    assert set(nsga.to_pylist()) == {10}  # every generation ran
+
+
+def test_a_tiny_cap_stops_on_the_clock_and_says_so(run_cli, tmp_path):
+    code, _, err = run_cli(
+        *SMALL_CLI,
+        "ray.enabled=false",
+        "frontier.point_time_limit=1e-9",
+        "frontier.time_limit=1e-9",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "[frontier] warning" in line]
+    assert len(warnings) == 1
+    assert "depends on the machine's speed" in warnings[0]
+    stopped = json.loads(
+        read(tmp_path / "frontier.arrow").schema.metadata[b"terrasim.stopped_on_clock"]
+    )
+    assert set(stopped) == {"epsilon", "nsga", "polish"}
+    assert "of 10 generations" in stopped["nsga"]
+    assert all(phase in warnings[0] for phase in stopped)
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -356,6 +456,7 @@ def test_config_file_holds_the_default_settings():
         {"budget_shares": [1.5]},
         {"sweeps": ["workload_imbalance"]},
         {"population": 2},
+        {"point_ils_rounds": -1},
         {"polish": None},
         {"generation": 10},
     ],
