@@ -587,29 +587,21 @@ def _swap_graph(problem: Problem, k: int) -> dict[str, np.ndarray]:
             "swap_ptr": np.zeros(n + 1, dtype=np.int64),
             "swap_neighbour": np.zeros(0, np.int64),
         }
-    _, nearest = cKDTree(problem.accounts.xyz).query(problem.accounts.xyz, k=k + 1)
-    nearest = np.asarray(nearest, dtype=np.int64).reshape(n, k + 1)
-    rows = np.repeat(np.arange(n, dtype=np.int64), k + 1)
-    cols = nearest.reshape(-1)
-    other = rows != cols
-    rows, cols = rows[other], cols[other]
+    xyz = problem.accounts.xyz
+    tree = cKDTree(xyz)
+    # Queried in the tree's own (spatial) order, for the cache; the answers are the same.
+    in_order = tree.indices
+    nearest = np.empty((n, k + 1), dtype=np.int64)
+    nearest[in_order] = np.asarray(tree.query(xyz[in_order], k=k + 1)[1]).reshape(n, k + 1)
     # Symmetric, so that a sweep trying each pair once (from its lower account) tries them all.
-    edges = np.sort(np.concatenate([rows * n + cols, cols * n + rows]))
-    edges = edges[np.concatenate(([True], edges[1:] != edges[:-1]))]
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(edges // n, minlength=n), out=ptr[1:])
-    return {"swap_ptr": ptr, "swap_neighbour": (edges % n).astype(np.int64)}
+    ptr, neighbour = search.symmetric_graph(nearest)
+    return {"swap_ptr": ptr, "swap_neighbour": neighbour}
 
 
 def _accounts_by_rep(candidate_rep: np.ndarray, n_reps: int) -> dict[str, np.ndarray]:
     """CSR of the accounts whose candidate list holds each rep (ascending account index)."""
-    account = np.repeat(np.arange(candidate_rep.shape[0]), candidate_rep.shape[1])
-    rep = candidate_rep.reshape(-1)
-    listed = rep >= 0
-    order = np.argsort(rep[listed], kind="stable")
-    ptr = np.zeros(n_reps + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rep[listed], minlength=n_reps), out=ptr[1:])
-    return {"rep_ptr": ptr, "rep_account": account[listed][order].astype(np.int64)}
+    rep_ptr, rep_account = search.accounts_by_rep(candidate_rep, n_reps)
+    return {"rep_ptr": rep_ptr, "rep_account": rep_account}
 
 
 # -- infeasibility reports --------------------------------------------------------------------

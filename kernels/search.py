@@ -18,50 +18,21 @@ import numpy as np
 
 from kernels.arrays import (
     ACCOUNT_COUNT,
-    DISRUPTION,
     N_OBJECTIVES,
     N_RULES,
-    POTENTIAL,
-    POTENTIAL_IMBALANCE,
-    RULE_BALANCE,
     RULE_BARRED,
-    RULE_CAPACITY,
     RULE_CONTIGUITY,
     RULE_LEAVING,
     RULE_LOCKED,
-    RULE_MAX_ACCOUNTS,
-    RULE_MAX_MOVED,
-    RULE_MAX_MOVED_POTENTIAL,
-    RULE_MIN_ACCOUNTS,
-    RULE_POTENTIAL_CHANGE,
     RULE_PROTECTED,
     RULE_REGIONS,
     RULE_SPECIALISTS,
-    SKILL_MISMATCH,
-    TRAVEL,
-    WORKLOAD,
-    WORKLOAD_IMBALANCE,
 )
-from kernels.deltas import apply_shift, apply_swap, shift_deltas_weighted
+from kernels.deltas import apply_move, apply_shift, shift_deltas_weighted, swap_deltas_weighted
 from kernels.geo import account_rep_distance
 from kernels.jit import njit
 from kernels.objectives import (
-    SUM_ASSIGNED_WORKLOAD,
-    SUM_MISMATCH_POTENTIAL,
-    SUM_MOVED,
-    SUM_MOVED_POTENTIAL,
-    SUM_SQUARES_POTENTIAL,
-    SUM_SQUARES_WORKLOAD,
-    SUM_TRAVEL,
-    band_excess,
-    budget_excess,
-    inverse,
-    inverse_share,
     objectives_from_sums,
-    ratio,
-    rule_limits,
-    territory_after,
-    territory_terms,
 )
 
 SearchState = namedtuple(
@@ -271,6 +242,88 @@ def select_candidates(
 
 
 @njit
+def symmetric_graph(nearest):
+    """The undirected graph of k-nearest lists: a and b are joined when either lists the other.
+
+    Parameters
+    ----------
+    nearest : int64[n, q]
+        Each point's nearest points (a k-d tree query); the point itself is dropped.
+
+    Returns
+    -------
+    ptr : int64[n + 1]
+    neighbour : int64[n_edges]
+        CSR rows, each sorted ascending without repeats.
+    """
+    n, q = nearest.shape
+    degree = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        for c in range(q):
+            j = nearest[i, c]
+            if j != i:
+                degree[i + 1] += 1
+                degree[j + 1] += 1
+    start = np.cumsum(degree)
+    fill = start[:n].copy()
+    both = np.empty(start[n], dtype=np.int64)
+    for i in range(n):
+        for c in range(q):
+            j = nearest[i, c]
+            if j != i:
+                both[fill[i]] = j
+                fill[i] += 1
+                both[fill[j]] = i
+                fill[j] += 1
+    # Sort each (short) row by insertion and drop repeats, compacting in place.
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    size = 0
+    for i in range(n):
+        row_start = size
+        for e in range(start[i], start[i + 1]):
+            x = both[e]
+            position = size
+            while position > row_start and both[position - 1] > x:
+                position -= 1
+            if position > row_start and both[position - 1] == x:
+                continue
+            for f in range(size, position, -1):
+                both[f] = both[f - 1]
+            both[position] = x
+            size += 1
+        ptr[i + 1] = size
+    return ptr, both[:size].copy()
+
+
+@njit
+def accounts_by_rep(candidate_rep, n_reps):
+    """CSR of the accounts whose candidate list holds each rep, ascending (a counting sort).
+
+    Returns
+    -------
+    rep_ptr : int64[n_reps + 1]
+    rep_account : int64[number of listed (account, rep) pairs]
+    """
+    n_accounts, k = candidate_rep.shape
+    rep_ptr = np.zeros(n_reps + 1, dtype=np.int64)
+    for i in range(n_accounts):
+        for c in range(k):
+            if candidate_rep[i, c] >= 0:
+                rep_ptr[candidate_rep[i, c] + 1] += 1
+    for j in range(n_reps):
+        rep_ptr[j + 1] += rep_ptr[j]
+    fill = rep_ptr[:n_reps].copy()
+    rep_account = np.empty(rep_ptr[n_reps], dtype=np.int64)
+    for i in range(n_accounts):
+        for c in range(k):
+            j = candidate_rep[i, c]
+            if j >= 0:
+                rep_account[fill[j]] = i
+                fill[j] += 1
+    return rep_ptr, rep_account
+
+
+@njit
 def design_distances(rep_of_account, accounts, reps, distance, out):
     """d(i, rep_of_account[i]) for every account (0 when unassigned) into `out`."""
     account_xyz = accounts.xyz
@@ -451,267 +504,96 @@ def _swap_allowed(i, k, state, accounts, contiguity, limit):
 
 
 @njit
-def _score_swaps(
-    i,
+def _find_pairs(
+    account,
+    wanted,
     one_way,
-    state,
-    accounts,
-    reps,
-    rules,
-    neighbourhood,
-    objective_weight,
-    penalty_weight,
-    partner_out,
-    slot_out,
-    value_out,
+    rep_of_account,
+    current_distance,
+    candidate_rep,
+    candidate_distance,
+    swap_ptr,
+    swap_neighbour,
+    pairs,
 ):
-    """Weighted change of exchanging account i with each of its swap partners, in one call.
+    """The swap partners of each wanted account that may take its rep while it takes theirs.
 
-    A partner counts when it is in another territory b, b is in i's candidate list and i's
-    rep a in the partner's (and, with one_way, it comes after i). The value is what
-    `swap_delta` reports dotted with the weights, computed flat from the cached distances, as
-    `shift_deltas_weighted` does for shifts (one call per account, not per pair: a call
-    pays for every array of the named tuples it takes).
-
-    Parameters
-    ----------
-    i : int64
-        An assigned account.
-    one_way : bool
-    state : SearchState
-    accounts, reps, rules
-        The problem (the distances come from the caches, so no DistanceArrays).
-    neighbourhood : Neighbourhood
-    objective_weight : float64[N_OBJECTIVES]
-    penalty_weight : float64[N_RULES]
-    partner_out : int64[max_degree]
-        Out: the partners scored.
-    slot_out : int64[max_degree, 2]
-        Out: the slot of b in i's list and of a in the partner's.
-    value_out : float64[max_degree]
-        Out: the weighted changes.
+    For account i = account[t] (when wanted[t]), a partner counts when it is in another
+    territory b, b is in i's candidate list and i's rep a in the partner's (and, with
+    one_way, it comes after i). Writes into `pairs` (from `_pair_buffers`) one row per pair:
+    its accounts, the slots of b in i's list and of a in the partner's, and the distances
+    `swap_deltas_weighted` takes, from the caches; i's rows are [pair_start[t], pair_stop[t]).
+    The other arrays are the state's and the neighbourhood's (fields, not the named tuples,
+    and a whole batch per call: each call pays for every array it takes).
 
     Returns
     -------
     int64
-        The number of partners scored.
+        The number of rows written.
     """
-    rep_of_account = state.rep_of_account
-    totals = state.totals
-    grand_totals = state.grand_totals
-    sums = state.sums
-    current_distance = state.current_distance
-    candidate_rep = neighbourhood.candidate_rep
-    candidate_distance = neighbourhood.candidate_distance
-    swap_ptr = neighbourhood.swap_ptr
-    swap_neighbour = neighbourhood.swap_neighbour
-    measures = accounts.measures
-    current_rep = accounts.current_rep
-    segment = accounts.segment
-    region = accounts.region
-    locked = accounts.locked
-    protected = accounts.protected
-    barred_ptr = accounts.barred_ptr
-    barred_rep = accounts.barred_rep
-    share = reps.target_share
-    capacity = reps.capacity
-    baseline = reps.baseline_potential
-    skill = reps.skill
-    has_skills = reps.has_skills
-    specialist = reps.specialist
-    region_ok = reps.region_ok
-    leaving = reps.leaving
-    on = rules.on
-    tolerance = rules.band_tolerance
-    banding = on[RULE_BALANCE]
-    check_locked = on[RULE_LOCKED]
-    check_protected = on[RULE_PROTECTED]
-    check_regions = on[RULE_REGIONS]
-    check_specialists = on[RULE_SPECIALISTS]
-    check_leaving = on[RULE_LEAVING]
-    check_barred = on[RULE_BARRED]
-    check_moved = on[RULE_MAX_MOVED]
-    check_moved_potential = on[RULE_MAX_MOVED_POTENTIAL]
-    capacity_factor, min_accounts, max_accounts, max_change = rule_limits(
-        on, rules.capacity_slack, rules.min_accounts, rules.max_accounts, rules.max_potential_change
+    first, partners, slots, pair_distance, _, pair_start, pair_stop, _, _ = pairs
+    row = 0
+    for t in range(account.shape[0]):
+        pair_start[t] = row
+        i = account[t]
+        a = rep_of_account[i]
+        if wanted[t] and a >= 0:
+            for e in range(swap_ptr[i], swap_ptr[i + 1]):
+                k = swap_neighbour[e]
+                b = rep_of_account[k]
+                if b < 0 or b == a or (one_way and k < i):
+                    continue
+                ci = _slot(i, b, candidate_rep)
+                if ci < 0:
+                    continue
+                ck = _slot(k, a, candidate_rep)
+                if ck < 0:
+                    continue
+                first[row] = i
+                partners[row] = k
+                slots[row, 0] = ci
+                slots[row, 1] = ck
+                pair_distance[row, 0] = current_distance[i]
+                pair_distance[row, 1] = candidate_distance[i, ci]
+                pair_distance[row, 2] = candidate_distance[k, ck]
+                pair_distance[row, 3] = current_distance[k]
+                row += 1
+        pair_stop[t] = row
+    return row
+
+
+@njit
+def _score_pairs(start, stop, state, accounts, reps, distance, rules, ow, pw, pairs):
+    """Weighted change of the swaps in rows [start, stop) of `pairs`, into its values."""
+    first, partners, _, pair_distance, values, _, _, _, _ = pairs
+    swap_deltas_weighted(
+        first[start:stop],
+        partners[start:stop],
+        pair_distance[start:stop],
+        state.rep_of_account,
+        accounts,
+        reps,
+        distance,
+        rules,
+        state.totals,
+        state.grand_totals,
+        state.sums,
+        ow,
+        pw,
+        values[start:stop],
     )
-    n_measures = measures.shape[0]
-    grand_potential = grand_totals[POTENTIAL]
-    inverse_potential = inverse(grand_potential)
-    inverse_workload = inverse(grand_totals[WORKLOAD])
-    root_potential = np.sqrt(max(sums[SUM_SQUARES_POTENTIAL], 0.0))
-    root_workload = np.sqrt(max(sums[SUM_SQUARES_WORKLOAD], 0.0))
-    travel_before = ratio(sums[SUM_TRAVEL], sums[SUM_ASSIGNED_WORKLOAD])
-    disruption_before = ratio(sums[SUM_MOVED_POTENTIAL], grand_potential)
-    mismatch_before = ratio(sums[SUM_MISMATCH_POTENTIAL], grand_potential)
-    moved_excess_before = budget_excess(sums[SUM_MOVED], check_moved, rules.max_moved)
-    moved_potential_excess_before = budget_excess(
-        sums[SUM_MOVED_POTENTIAL], check_moved_potential, rules.max_moved_potential
-    )
-    a = rep_of_account[i]
-    n_scored = 0
-    for e in range(swap_ptr[i], swap_ptr[i + 1]):
-        k = swap_neighbour[e]
-        b = rep_of_account[k]
-        if b < 0 or b == a or (one_way and k < i):
-            continue
-        ci = _slot(i, b, candidate_rep)
-        if ci < 0:
-            continue
-        ck = _slot(k, a, candidate_rep)
-        if ck < 0:
-            continue
-        # Territories: a loses i and gains k, b loses k and gains i (as kernels/deltas.py).
-        squares_potential = sums[SUM_SQUARES_POTENTIAL]
-        squares_workload = sums[SUM_SQUARES_WORKLOAD]
-        new_potential = 0.0
-        new_workload = 0.0
-        new_potential_b = 0.0
-        new_workload_b = 0.0
-        rule_terms = 0.0
-        for side in range(2):
-            j = a if side == 0 else b
-            leaver = i if side == 0 else k
-            joiner = k if side == 0 else i
-            count = totals[ACCOUNT_COUNT, j]
-            count_after = (count - measures[ACCOUNT_COUNT, leaver]) + measures[
-                ACCOUNT_COUNT, joiner
-            ]
-            inverse_s = inverse_share(share[j])
-            capacity_limit = capacity[j] * capacity_factor
-            minimum = -np.inf if leaving[j] else min_accounts
-            old = territory_terms(
-                count,
-                totals[POTENTIAL, j],
-                totals[WORKLOAD, j],
-                share[j],
-                inverse_s * inverse_potential,
-                inverse_s * inverse_workload,
-                capacity_limit,
-                minimum,
-                max_accounts,
-                baseline[j],
-                max_change,
-            )
-            new = territory_terms(
-                count_after,
-                territory_after(
-                    totals[POTENTIAL, j],
-                    measures[POTENTIAL, leaver],
-                    measures[POTENTIAL, joiner],
-                    count_after,
-                ),
-                territory_after(
-                    totals[WORKLOAD, j],
-                    measures[WORKLOAD, leaver],
-                    measures[WORKLOAD, joiner],
-                    count_after,
-                ),
-                share[j],
-                inverse_s * inverse_potential,
-                inverse_s * inverse_workload,
-                capacity_limit,
-                minimum,
-                max_accounts,
-                baseline[j],
-                max_change,
-            )
-            # Old terms out first, then the new ones in, in the order kernels/deltas.py uses.
-            squares_potential -= old[0]
-            squares_workload -= old[1]
-            if side == 0:
-                new_potential = new[0]
-                new_workload = new[1]
-            else:
-                new_potential_b = new[0]
-                new_workload_b = new[1]
-            rule_terms += (
-                penalty_weight[RULE_CAPACITY] * (new[2] - old[2])
-                + penalty_weight[RULE_MIN_ACCOUNTS] * (new[3] - old[3])
-                + penalty_weight[RULE_MAX_ACCOUNTS] * (new[4] - old[4])
-                + penalty_weight[RULE_POTENTIAL_CHANGE] * (new[5] - old[5])
-            )
-            if banding:
-                balance = 0.0
-                for m in range(n_measures):
-                    inverse_target = inverse_s * inverse(grand_totals[m])
-                    after = territory_after(
-                        totals[m, j], measures[m, leaver], measures[m, joiner], count_after
-                    )
-                    balance += band_excess(after, inverse_target, tolerance[m]) - band_excess(
-                        totals[m, j], inverse_target, tolerance[m]
-                    )
-                rule_terms += penalty_weight[RULE_BALANCE] * balance
-        squares_potential = squares_potential + new_potential + new_potential_b
-        squares_workload = squares_workload + new_workload + new_workload_b
-        # Travel from the distance caches; the assigned workload does not change.
-        travel = sums[SUM_TRAVEL]
-        travel += measures[WORKLOAD, i] * candidate_distance[i, ci] - (
-            measures[WORKLOAD, i] * current_distance[i]
-        )
-        travel += measures[WORKLOAD, k] * candidate_distance[k, ck] - (
-            measures[WORKLOAD, k] * current_distance[k]
-        )
-        # Per-account terms: i at a then b, k at b then a.
-        moved = sums[SUM_MOVED]
-        moved_potential = sums[SUM_MOVED_POTENTIAL]
-        mismatch = sums[SUM_MISMATCH_POTENTIAL]
-        account_cost = 0.0
-        for q in range(4):
-            x = i if q < 2 else k
-            j = a if q == 0 or q == 3 else b
-            sign = -1.0 if q % 2 == 0 else 1.0
-            current = current_rep[x]
-            potential = measures[POTENTIAL, x]
-            if current >= 0 and j != current:
-                moved += sign
-                moved_potential += sign * potential
-                if check_protected and protected[x]:
-                    account_cost += sign * penalty_weight[RULE_PROTECTED]
-            if check_locked and locked[x] and j != current:
-                account_cost += sign * penalty_weight[RULE_LOCKED]
-            skilled = skill[j, segment[x]]
-            if has_skills[j] and not skilled:
-                mismatch += sign * potential
-            if check_specialists and specialist[j] and not skilled:
-                account_cost += sign * penalty_weight[RULE_SPECIALISTS]
-            if check_regions and not region_ok[j, region[x]]:
-                account_cost += sign * penalty_weight[RULE_REGIONS]
-            if check_leaving and leaving[j]:
-                account_cost += sign * penalty_weight[RULE_LEAVING]
-            if check_barred and _is_barred(x, j, barred_ptr, barred_rep):
-                account_cost += sign * penalty_weight[RULE_BARRED]
-        if moved == 0.0:
-            moved_potential = 0.0
-        total = objective_weight[POTENTIAL_IMBALANCE] * (
-            np.sqrt(max(squares_potential, 0.0)) - root_potential
-        )
-        total += objective_weight[WORKLOAD_IMBALANCE] * (
-            np.sqrt(max(squares_workload, 0.0)) - root_workload
-        )
-        total += objective_weight[TRAVEL] * (
-            ratio(travel, sums[SUM_ASSIGNED_WORKLOAD]) - travel_before
-        )
-        total += objective_weight[DISRUPTION] * (
-            ratio(moved_potential, grand_potential) - disruption_before
-        )
-        total += objective_weight[SKILL_MISMATCH] * (
-            ratio(mismatch, grand_potential) - mismatch_before
-        )
-        total += rule_terms + account_cost
-        total += penalty_weight[RULE_MAX_MOVED] * (
-            budget_excess(moved, check_moved, rules.max_moved) - moved_excess_before
-        )
-        total += penalty_weight[RULE_MAX_MOVED_POTENTIAL] * (
-            budget_excess(moved_potential, check_moved_potential, rules.max_moved_potential)
-            - moved_potential_excess_before
-        )
-        partner_out[n_scored] = k
-        slot_out[n_scored, 0] = ci
-        slot_out[n_scored, 1] = ck
-        value_out[n_scored] = total
-        n_scored += 1
-    return n_scored
+
+
+@njit(inline="always")
+def _best_pair(start, stop, values, min_gain):
+    """Row of the most improving scored swap in [start, stop), -1 when none improves."""
+    best = -1
+    best_value = -min_gain
+    for row in range(start, stop):
+        if values[row] < best_value:
+            best_value = values[row]
+            best = row
+    return best
 
 
 @njit
@@ -721,6 +603,29 @@ def _max_degree(ptr):
     for i in range(ptr.shape[0] - 1):
         degree = max(degree, ptr[i + 1] - ptr[i])
     return degree
+
+
+@njit
+def _pair_buffers(swap_ptr, n_accounts):
+    """Buffers for the swaps of up to n_accounts accounts (`_find_pairs`, `_score_pairs`).
+
+    Returns (first, partners, slots, pair_distance, values), one row per pair; then
+    (pair_start, pair_stop), one entry per account; then (account, wanted), an input
+    buffer for the accounts.
+    """
+    n_accounts = max(n_accounts, 1)
+    rows = n_accounts * _max_degree(swap_ptr)
+    return (
+        np.empty(rows, dtype=np.int64),
+        np.empty(rows, dtype=np.int64),
+        np.empty((rows, 2), dtype=np.int64),
+        np.empty((rows, 4)),
+        np.empty(rows),
+        np.zeros(n_accounts, dtype=np.int64),
+        np.zeros(n_accounts, dtype=np.int64),
+        np.zeros(n_accounts, dtype=np.int64),
+        np.zeros(n_accounts, dtype=np.bool_),
+    )
 
 
 @njit(inline="always")
@@ -733,24 +638,29 @@ def _unsee_around(i, near_move, swap_ptr, swap_neighbour):
 
 
 @njit
-def _do_shift(i, c, state, accounts, reps, distance, rules, neighbourhood):
+def _do_shift(i, c, state, accounts, reps, rules, neighbourhood):
     """Apply the shift of account i to its candidate c and keep the distance cache."""
     b = neighbourhood.candidate_rep[i, c]
     a = state.rep_of_account[i]
-    apply_shift(
+    d_ib = neighbourhood.candidate_distance[i, c]
+    apply_move(
         i,
+        -1,
         b,
+        state.current_distance[i],
+        d_ib,
+        0.0,
+        0.0,
         state.rep_of_account,
         accounts,
         reps,
-        distance,
         rules,
         state.totals,
         state.grand_totals,
         state.sums,
         state.violations,
     )
-    state.current_distance[i] = neighbourhood.candidate_distance[i, c]
+    state.current_distance[i] = d_ib
     state.counters[MOVES] += 1
     state.counters[SHIFTS] += 1
     if a >= 0:
@@ -760,25 +670,32 @@ def _do_shift(i, c, state, accounts, reps, distance, rules, neighbourhood):
 
 
 @njit
-def _do_swap(i, k, ci, ck, state, accounts, reps, distance, rules, neighbourhood):
+def _do_swap(i, k, ci, ck, state, accounts, reps, rules, neighbourhood):
     """Apply the exchange of i and k; ci, ck are the slots of their new reps in their lists."""
     a = state.rep_of_account[i]
     b = state.rep_of_account[k]
-    apply_swap(
+    current_distance = state.current_distance
+    d_ib = neighbourhood.candidate_distance[i, ci]
+    d_ka = neighbourhood.candidate_distance[k, ck]
+    apply_move(
         i,
         k,
+        b,
+        current_distance[i],
+        d_ib,
+        d_ka,
+        current_distance[k],
         state.rep_of_account,
         accounts,
         reps,
-        distance,
         rules,
         state.totals,
         state.grand_totals,
         state.sums,
         state.violations,
     )
-    state.current_distance[i] = neighbourhood.candidate_distance[i, ci]
-    state.current_distance[k] = neighbourhood.candidate_distance[k, ck]
+    current_distance[i] = d_ib
+    current_distance[k] = d_ka
     state.counters[MOVES] += 1
     state.counters[SWAPS] += 1
     state.rep_moved[a] = state.counters[MOVES]
@@ -825,9 +742,7 @@ def _improve(
     params,
     max_moves,
     tried,
-    partners,
-    slots,
-    swap_values,
+    pairs,
 ):
     """Apply account i's best improving shift, else (with_swaps) its best improving swap.
 
@@ -835,9 +750,9 @@ def _improve(
     `shift_deltas_weighted` on the current state); a swap exchanges i with a swap partner in
     another territory when each goes to a rep in its own candidate list. with_swaps is 0 (no
     swaps), 1 (partners after i only: a sweep then tries each pair of a symmetric swap graph
-    once) or 2 (every partner). Contiguity may refuse
-    a move (the next best shift is tried). Nothing moves once state.counters[MOVES] reaches
-    max_moves.
+    once) or 2 (every partner). Contiguity may refuse a move (the next best shift is tried).
+    Nothing moves once state.counters[MOVES] reaches max_moves. `pairs` is scratch from
+    `_pair_buffers` (one account's rows).
 
     Returns
     -------
@@ -891,44 +806,70 @@ def _improve(
             if leave == 0:
                 counters[REFUSED] += 1
                 break
-        _do_shift(i, best, state, accounts, reps, distance, rules, neighbourhood)
+        _do_shift(i, best, state, accounts, reps, rules, neighbourhood)
         return -1
     swap_neighbour = neighbourhood.swap_neighbour
     if with_swaps == 0 or a < 0 or swap_neighbour.shape[0] == 0:
         return -2
-    n_scored = _score_swaps(
-        i,
+    first, partners, _, pair_distance, values, _, _, account, wanted = pairs
+    account[0] = i
+    wanted[0] = True
+    stop = _find_pairs(
+        account,
+        wanted,
         with_swaps == 1,
-        state,
+        rep_of_account,
+        state.current_distance,
+        candidate_rep,
+        neighbourhood.candidate_distance,
+        neighbourhood.swap_ptr,
+        neighbourhood.swap_neighbour,
+        pairs,
+    )
+    if stop == 0:
+        return -2
+    swap_deltas_weighted(
+        first[:stop],
+        partners[:stop],
+        pair_distance[:stop],
+        rep_of_account,
         accounts,
         reps,
+        distance,
         rules,
-        neighbourhood,
+        state.totals,
+        state.grand_totals,
+        state.sums,
         objective_weight,
         penalty_weight,
-        partners,
-        slots,
-        swap_values,
+        values[:stop],
     )
-    best_partner = -1
-    best_value = -min_gain
-    best_ci = -1
-    best_ck = -1
-    for t in range(n_scored):
-        if swap_values[t] < best_value:
-            best_value = swap_values[t]
-            best_partner = partners[t]
-            best_ci = slots[t, 0]
-            best_ck = slots[t, 1]
-    if best_partner < 0:
+    if _best_pair(0, stop, values, min_gain) < 0:
         return -2
-    if not _swap_allowed(i, best_partner, state, accounts, contiguity, limit):
-        counters[REFUSED] += 1
+    return _do_best_swap(0, stop, state, accounts, reps, rules, neighbourhood, params, pairs)
+
+
+@njit
+def _do_best_swap(start, stop, state, accounts, reps, rules, neighbourhood, params, pairs):
+    """Apply the most improving swap of rows [start, stop) of `pairs` (scored on this state).
+
+    Returns
+    -------
+    int64
+        -2: nothing moved; k >= 0: the first account of the pair swapped with account k.
+    """
+    row = _best_pair(start, stop, pairs[4], params[MIN_GAIN])
+    if row < 0:
         return -2
-    _do_swap(
-        i, best_partner, best_ci, best_ck, state, accounts, reps, distance, rules, neighbourhood
-    )
-    return best_partner
+    first, partners, slots = pairs[0], pairs[1], pairs[2]
+    i = first[row]
+    k = partners[row]
+    contiguity = rules.on[RULE_CONTIGUITY]
+    if not _swap_allowed(i, k, state, accounts, contiguity, int(params[SEARCH_LIMIT])):
+        state.counters[REFUSED] += 1
+        return -2
+    _do_swap(i, k, slots[row, 0], slots[row, 1], state, accounts, reps, rules, neighbourhood)
+    return k
 
 
 @njit
@@ -948,8 +889,10 @@ def descend(
     """Descent to a local optimum of shifts and swaps, examining up to `max_steps` accounts.
 
     Sweeps go through the accounts in `state.order`; each account takes its best improving
-    move (`_improve`), its shifts scored in batches. A lazy sweep skips an account none of
-    whose reps (its own and its candidates) gained or lost an account since it was last
+    move (`_improve`), its shifts and swaps scored a batch of accounts per kernel call (after
+    a move in the batch, the rest is scored again before it moves if it looked improving, and
+    otherwise waits for the next sweep). A lazy sweep skips an account none of whose reps
+    (its own and its candidates) gained or lost an account since it was last
     examined without moving, and tries swaps only for accounts next to a move since their
     swaps were last tried; after a lazy sweep without a move, a strict sweep examines every
     account. Shifts alone come first; when a strict sweep moves nothing, swaps are tried as
@@ -986,16 +929,26 @@ def descend(
     k = candidate_rep.shape[1]
     swaps = neighbourhood.swap_neighbour.shape[0] > 0
     rep_of_account = state.rep_of_account
+    current_distance = state.current_distance
+    totals = state.totals
+    grand_totals = state.grand_totals
+    sums = state.sums
+    candidate_distance = neighbourhood.candidate_distance
+    swap_ptr = neighbourhood.swap_ptr
+    swap_neighbour = neighbourhood.swap_neighbour
     rep_moved = state.rep_moved
     account_seen = state.account_seen
     near_move = state.near_move
     batch = np.empty(_MAX_BATCH, dtype=np.int64)
     out = np.empty((_MAX_BATCH, k))
     tried = np.zeros(k, dtype=np.bool_)
-    degree = _max_degree(neighbourhood.swap_ptr)
-    partners = np.empty(degree, dtype=np.int64)
-    slots = np.empty((degree, 2), dtype=np.int64)
-    swap_values = np.empty(degree)
+    min_gain = params[MIN_GAIN]
+    pairs = _pair_buffers(neighbourhood.swap_ptr, 1)
+    # The swaps of a batch are found and scored in one call, like its shifts.
+    batch_pairs = _pair_buffers(neighbourhood.swap_ptr, _MAX_BATCH)
+    pair_values, pair_start, pair_stop = batch_pairs[4], batch_pairs[5], batch_pairs[6]
+    improving = np.zeros(_MAX_BATCH, dtype=np.bool_)
+    wanted = np.zeros(_MAX_BATCH, dtype=np.bool_)
     examined = 0
     while examined < max_steps:
         if counters[POSITION] >= n_accounts:
@@ -1036,40 +989,87 @@ def descend(
             m += 1
         if m == 0:
             continue
-        _evaluate_shifts(
+        shift_deltas_weighted(
             batch[:m],
-            state,
+            candidate_rep,
+            candidate_distance,
+            current_distance,
+            rep_of_account,
             accounts,
             reps,
             distance,
             rules,
-            neighbourhood,
+            totals,
+            grand_totals,
+            sums,
             objective_weight,
             penalty_weight,
             out[:m],
         )
+        for t in range(m):
+            best = 0.0
+            for c in range(k):
+                best = min(best, out[t, c])
+            improving[t] = best < -min_gain
+            # Swaps (once shifts are at a local optimum) are tried in a strict sweep, and in
+            # a lazy one for accounts next to a move since their swaps were last tried; an
+            # account with an improving shift has its swaps found afresh if it needs them.
+            wanted[t] = (
+                counters[SWAPPING] == 1
+                and (counters[STRICT] == 1 or near_move[batch[t]])
+                and not improving[t]
+            )
+        n_rows = 0
+        if counters[SWAPPING] == 1:
+            n_rows = _find_pairs(
+                batch[:m],
+                wanted[:m],
+                True,
+                rep_of_account,
+                current_distance,
+                candidate_rep,
+                candidate_distance,
+                swap_ptr,
+                swap_neighbour,
+                batch_pairs,
+            )
+        if n_rows > 0:
+            _score_pairs(
+                0,
+                n_rows,
+                state,
+                accounts,
+                reps,
+                distance,
+                rules,
+                objective_weight,
+                penalty_weight,
+                batch_pairs,
+            )
         moves_before = counters[MOVES]
         t = 0
         while t < m:
             i = batch[t]
             t += 1
-            best = 0.0
-            for c in range(k):
-                best = min(best, out[t - 1, c])
-            looks_improving = best < -params[MIN_GAIN]
+            looks_improving = improving[t - 1]
             if counters[MOVES] > moves_before:
                 # Scored before a move of this batch: only an account that looked improving is
                 # scored again; the others wait for the next sweep (they stay unseen).
                 if not looks_improving:
                     continue
-                _evaluate_shifts(
+                shift_deltas_weighted(
                     batch[t - 1 : t],
-                    state,
+                    candidate_rep,
+                    candidate_distance,
+                    current_distance,
+                    rep_of_account,
                     accounts,
                     reps,
                     distance,
                     rules,
-                    neighbourhood,
+                    totals,
+                    grand_totals,
+                    sums,
                     objective_weight,
                     penalty_weight,
                     out[t - 1 : t],
@@ -1084,25 +1084,42 @@ def descend(
                 continue
             if swapping:
                 near_move[i] = False
-            moved = _improve(
-                i,
-                out[t - 1],
-                1 if swapping else 0,
-                state,
-                accounts,
-                reps,
-                distance,
-                rules,
-                neighbourhood,
-                objective_weight,
-                penalty_weight,
-                params,
-                max_moves,
-                tried,
-                partners,
-                slots,
-                swap_values,
-            )
+            if looks_improving:
+                moved = _improve(
+                    i,
+                    out[t - 1],
+                    1 if swapping else 0,
+                    state,
+                    accounts,
+                    reps,
+                    distance,
+                    rules,
+                    neighbourhood,
+                    objective_weight,
+                    penalty_weight,
+                    params,
+                    max_moves,
+                    tried,
+                    pairs,
+                )
+            elif (
+                counters[MOVES] < max_moves
+                and _best_pair(pair_start[t - 1], pair_stop[t - 1], pair_values, min_gain) >= 0
+            ):
+                # Swaps only, scored with the batch on this very state (nothing moved since).
+                moved = _do_best_swap(
+                    pair_start[t - 1],
+                    pair_stop[t - 1],
+                    state,
+                    accounts,
+                    reps,
+                    rules,
+                    neighbourhood,
+                    params,
+                    batch_pairs,
+                )
+            else:
+                moved = -2
             if moved == -2:
                 account_seen[i] = counters[MOVES]
             else:
@@ -1196,10 +1213,7 @@ def kick(
     account_index = np.empty(1, dtype=np.int64)
     out = np.empty((1, k))
     tried = np.zeros(k, dtype=np.bool_)
-    degree = _max_degree(neighbourhood.swap_ptr)
-    partners = np.empty(degree, dtype=np.int64)
-    slots = np.empty((degree, 2), dtype=np.int64)
-    swap_values = np.empty(degree)
+    pairs = _pair_buffers(neighbourhood.swap_ptr, 1)
     values = np.empty(N_OBJECTIVES)
     rep_ptr = neighbourhood.rep_ptr
     rep_account = neighbourhood.rep_account
@@ -1247,7 +1261,7 @@ def kick(
             log_rep[n_log] = a
             log_distance[n_log] = current_distance[x]
             n_log += 1
-            _do_shift(x, cx, state, accounts, reps, distance, rules, neighbourhood)
+            _do_shift(x, cx, state, accounts, reps, rules, neighbourhood)
         if n_log > 0:
             tail = _push_territory(a, pending, queued, tail, rep_ptr, rep_account)
             tail = _push_territory(b, pending, queued, tail, rep_ptr, rep_account)
@@ -1261,14 +1275,19 @@ def kick(
             old_x = rep_of_account[x]
             old_distance = current_distance[x]
             account_index[0] = x
-            _evaluate_shifts(
+            shift_deltas_weighted(
                 account_index,
-                state,
+                candidate_rep,
+                neighbourhood.candidate_distance,
+                current_distance,
+                rep_of_account,
                 accounts,
                 reps,
                 distance,
                 rules,
-                neighbourhood,
+                state.totals,
+                state.grand_totals,
+                state.sums,
                 objective_weight,
                 penalty_weight,
                 out,
@@ -1288,9 +1307,7 @@ def kick(
                 params,
                 max_moves,
                 tried,
-                partners,
-                slots,
-                swap_values,
+                pairs,
             )
             if moved == -2:
                 continue
@@ -1473,7 +1490,7 @@ def repair_islands(
                         best_value = out[0, c]
                         break
             if best >= 0:
-                _do_shift(i, best, state, accounts, reps, distance, rules, neighbourhood)
+                _do_shift(i, best, state, accounts, reps, rules, neighbourhood)
                 in_core[i] = True
                 moved += 1
                 continue
@@ -1521,7 +1538,7 @@ def repair_islands(
                 limit,
             ):
                 continue
-            _do_shift(pulled, pulled_slot, state, accounts, reps, distance, rules, neighbourhood)
+            _do_shift(pulled, pulled_slot, state, accounts, reps, rules, neighbourhood)
             in_core[pulled] = bridge
             pulled_once[pulled] = True  # never pulled back and forth
             moved += 1

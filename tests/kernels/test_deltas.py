@@ -12,6 +12,7 @@ from kernels.deltas import (
     shift_delta,
     shift_deltas_weighted,
     swap_delta,
+    swap_deltas_weighted,
 )
 from kernels.geo import account_rep_distance
 from kernels.objectives import N_SUMS, SUM_MAX_DISTANCE, SUM_NAMES
@@ -23,6 +24,7 @@ from tests.kernels.kernel_instances import (
     to_arrays,
     violation_scales,
 )
+from tests.kernels.reference import evaluate
 
 SEEDS = st.integers(min_value=0, max_value=2**63 - 1)
 MOVES_PER_EXAMPLE = 6
@@ -171,6 +173,119 @@ def test_weighted_shift_deltas_are_the_weighted_sum_of_shift_delta(seed, cached)
                 w * scales[name] for w, name in zip(penalty_weight, RULE_NAMES, strict=True)
             )
             assert close(out[t, c], terms.sum(), magnitude), (i, b)
+
+
+def _random_weights(rng):
+    objective_weight = rng.uniform(0.0, 2.0, N_OBJECTIVES) * (rng.random(N_OBJECTIVES) < 0.8)
+    return objective_weight, rng.uniform(0.0, 100.0, N_RULES)
+
+
+def _weighted_magnitude(objective_weight, penalty_weight, objectives, scales):
+    """The size of the numbers a weighted delta is a difference of (its absolute tolerance)."""
+    return objective_weight.sum() * (1 + max(objectives)) + sum(
+        w * scales[name] for w, name in zip(penalty_weight, RULE_NAMES, strict=True)
+    )
+
+
+def _random_pairs(rng, assignment, n_pairs):
+    """Pairs of accounts, mostly in two territories, some in one, some unassigned."""
+    n = assignment.shape[0]
+    first = rng.integers(0, n, n_pairs)
+    second = rng.integers(0, n, n_pairs)
+    for t in range(n_pairs):
+        others = np.flatnonzero((assignment != assignment[first[t]]) & (assignment >= 0))
+        if assignment[first[t]] >= 0 and others.size and rng.random() < 0.8:
+            second[t] = rng.choice(others)
+    return first.astype(np.int64), second.astype(np.int64)
+
+
+def _swap_values(state, first, second, objective_weight, penalty_weight, cached):
+    accounts, reps, distance, rules = state.arrays
+    if cached:
+        pair_distance = np.array(
+            [
+                [
+                    account_rep_distance(x, max(j, 0), accounts.xyz, reps.xyz, distance)
+                    for x, j in ((i, a), (i, b), (k, a), (k, b))
+                ]
+                for i, k in zip(first, second, strict=True)
+                for a, b in [(state.assignment[i], state.assignment[k])]
+            ]
+        ).reshape(-1, 4)
+    else:
+        pair_distance = np.zeros((0, 4))
+    out = np.full(first.shape[0], np.nan)
+    swap_deltas_weighted(
+        first,
+        second,
+        pair_distance,
+        state.assignment,
+        accounts,
+        reps,
+        distance,
+        rules,
+        state.totals,
+        state.grand_totals,
+        state.sums,
+        objective_weight,
+        penalty_weight,
+        out,
+    )
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=SEEDS, cached=st.booleans())
+def test_weighted_swap_deltas_are_the_weighted_sum_of_swap_delta(seed, cached):
+    rng = np.random.default_rng(seed)
+    inst = random_plain_instance(rng)
+    state = State(to_arrays(inst), random_assignment(rng, inst))
+    objective_weight, penalty_weight = _random_weights(rng)
+    first, second = _random_pairs(rng, state.assignment, int(rng.integers(1, 20)))
+    out = _swap_values(state, first, second, objective_weight, penalty_weight, cached)
+    magnitude = _weighted_magnitude(
+        objective_weight, penalty_weight, state.objectives, violation_scales(inst)
+    )
+    for t, (i, k) in enumerate(zip(first, second, strict=True)):
+        a, b = state.assignment[i], state.assignment[k]
+        if a < 0 or b < 0:
+            assert out[t] == np.inf
+            continue
+        objective_delta, violation_delta = _delta(swap_delta, int(i), int(k), state)
+        expected = objective_weight @ objective_delta + penalty_weight @ violation_delta
+        assert close(out[t], expected, magnitude), (i, k)
+        if a == b:
+            assert out[t] == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS)
+def test_weighted_swap_deltas_equal_the_plain_reference(seed):
+    rng = np.random.default_rng(seed)
+    inst = random_plain_instance(rng)
+    state = State(to_arrays(inst), random_assignment(rng, inst))
+    objective_weight, penalty_weight = _random_weights(rng)
+    first, second = _random_pairs(rng, state.assignment, 4)
+    out = _swap_values(state, first, second, objective_weight, penalty_weight, True)
+    before = evaluate(inst, state.assignment.tolist())
+    magnitude = _weighted_magnitude(
+        objective_weight, penalty_weight, state.objectives, violation_scales(inst)
+    )
+    for t, (i, k) in enumerate(zip(first, second, strict=True)):
+        if state.assignment[i] < 0 or state.assignment[k] < 0:
+            continue
+        swapped = state.assignment.tolist()
+        swapped[i], swapped[k] = swapped[k], swapped[i]
+        after = evaluate(inst, swapped)
+        expected = sum(
+            w * (after["objectives"][name] - before["objectives"][name])
+            for w, name in zip(objective_weight, OBJECTIVE_NAMES, strict=True)
+        ) + sum(
+            w * (after["violations"][name] - before["violations"][name])
+            for w, name in zip(penalty_weight, RULE_NAMES, strict=True)
+            if name != "contiguity"
+        )
+        assert close(out[t], expected, magnitude), (i, k)
 
 
 @settings(max_examples=100, deadline=None)

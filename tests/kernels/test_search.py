@@ -254,39 +254,54 @@ def mutual_pairs(srch):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_swap_scores_equal_the_weighted_swap_delta(seed):
+@pytest.mark.parametrize("one_way", [False, True])
+def test_swap_pairs_are_the_mutual_pairs_and_score_as_swap_delta(seed, one_way):
     srch = Search(seed)
-    s = srch.state
-    degree = max(1, int(np.diff(srch.neighbourhood.swap_ptr).max(initial=1)))
-    partners = np.empty(degree, dtype=np.int64)
-    slots = np.empty((degree, 2), dtype=np.int64)
-    values = np.empty(degree)
-    accounts, reps, _, rules = srch.arrays
+    s, nb = srch.state, srch.neighbourhood
+    pairs = search._pair_buffers(nb.swap_ptr, srch.n_accounts)
+    first, partners, slots, pair_distance, values, pair_start, pair_stop, _, _ = pairs
     expected = {}
     for i, k in mutual_pairs(srch):
-        expected.setdefault(i, {})[k] = weighted_swap(srch, i, k)
-    for i in range(srch.n_accounts):
-        if s.rep_of_account[i] < 0:
-            continue
-        n = search._score_swaps(
-            i,
-            False,
-            s,
-            accounts,
-            reps,
-            rules,
-            srch.neighbourhood,
-            srch.objective_weight,
-            srch.penalty_weight,
-            partners,
-            slots,
-            values,
-        )
-        got = {int(partners[t]): float(values[t]) for t in range(n)}
-        want = expected.get(i, {})
-        assert got.keys() == want.keys()
-        for k, value in want.items():
-            assert math.isclose(got[k], value, rel_tol=1e-9, abs_tol=1e-9), (i, k, got[k], value)
+        if not one_way or k > i:
+            expected[i, k] = weighted_swap(srch, i, k)
+    # Every other account's pairs in one call, scored in one call (as a descent batch does).
+    account = np.arange(srch.n_accounts)
+    wanted = account % 2 == 0
+    n = search._find_pairs(
+        account,
+        wanted,
+        one_way,
+        s.rep_of_account,
+        s.current_distance,
+        nb.candidate_rep,
+        nb.candidate_distance,
+        nb.swap_ptr,
+        nb.swap_neighbour,
+        pairs,
+    )
+    expected = {(i, k): v for (i, k), v in expected.items() if wanted[i]}
+    for i in account:
+        assert (first[pair_start[i] : pair_stop[i]] == i).all()
+    search._score_pairs(0, n, s, *srch.arrays, srch.objective_weight, srch.penalty_weight, pairs)
+    got = {(int(first[t]), int(partners[t])): float(values[t]) for t in range(n)}
+    assert got.keys() == expected.keys()
+    for t in range(n):
+        i, k = int(first[t]), int(partners[t])
+        a, b = s.rep_of_account[i], s.rep_of_account[k]
+        assert nb.candidate_rep[i, slots[t, 0]] == b and nb.candidate_rep[k, slots[t, 1]] == a
+        assert (
+            pair_distance[t]
+            == [distance_km_cached(srch, x, j) for x, j in ((i, a), (i, b), (k, a), (k, b))]
+        ).all()
+        assert math.isclose(values[t], expected[i, k], rel_tol=1e-9, abs_tol=1e-9), (i, k)
+
+
+def distance_km_cached(srch, x, j):
+    """The search's cached distance of account x to rep j (current or candidate)."""
+    s, nb = srch.state, srch.neighbourhood
+    if s.rep_of_account[x] == j:
+        return s.current_distance[x]
+    return nb.candidate_distance[x, list(nb.candidate_rep[x]).index(j)]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -383,3 +398,36 @@ def test_greedy_assignment_fills_nearest_reps_with_room():
     # Account 3 takes rep 0 first; 0 fits there (7 h), 1 does not (13 h) and goes to rep 1.
     assert out.tolist() == [0, 1, 1, 0]
     assert load.tolist() == [7.0, 9.0]
+
+
+@pytest.mark.parametrize("seed", SEEDS[:20])
+def test_symmetric_graph_joins_two_points_when_either_lists_the_other(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    q = int(rng.integers(1, 6))
+    # Random lists, the point itself sometimes among them (as a k-d tree returns it).
+    nearest = rng.integers(0, n, (n, q))
+    own = rng.random((n, q)) < 0.2
+    nearest[own] = np.repeat(np.arange(n)[:, None], q, axis=1)[own]
+    ptr, neighbour = search.symmetric_graph(nearest.astype(np.int64))
+    expected = [set() for _ in range(n)]
+    for i in range(n):
+        for j in nearest[i]:
+            if j != i:
+                expected[i].add(int(j))
+                expected[j].add(i)
+    assert ptr[0] == 0 and ptr[-1] == neighbour.shape[0]
+    for i in range(n):
+        assert neighbour[ptr[i] : ptr[i + 1]].tolist() == sorted(expected[i])
+
+
+@pytest.mark.parametrize("seed", SEEDS[:20])
+def test_accounts_by_rep_lists_each_reps_accounts_in_order(seed):
+    rng = np.random.default_rng(seed)
+    n_accounts, n_reps, k = int(rng.integers(1, 50)), int(rng.integers(1, 8)), 3
+    candidate_rep = rng.integers(-1, n_reps, (n_accounts, k)).astype(np.int64)
+    rep_ptr, rep_account = search.accounts_by_rep(candidate_rep, n_reps)
+    for j in range(n_reps):
+        listed = [i for i in range(n_accounts) for c in range(k) if candidate_rep[i, c] == j]
+        assert rep_account[rep_ptr[j] : rep_ptr[j + 1]].tolist() == listed
+    assert rep_ptr[-1] == rep_account.shape[0] == (candidate_rep >= 0).sum()
