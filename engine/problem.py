@@ -51,6 +51,12 @@ class Problem:
     distance: DistanceArrays
     rules: RuleArrays
 
+    def __post_init__(self) -> None:
+        # Ray hands workers read-only arrays, a Numba type of their own: read-only here too, so
+        # the driver and the workers share one compiled (and cached) version of each kernel.
+        for name in ("accounts", "reps", "distance", "rules"):
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
+
     @property
     def n_accounts(self) -> int:
         """Number of accounts."""
@@ -60,6 +66,17 @@ class Problem:
     def n_reps(self) -> int:
         """Number of reps."""
         return self.instance.reps.n_reps
+
+
+def _read_only(arrays):
+    """The same named tuple of arrays, each array a read-only view."""
+    frozen = {}
+    for field, value in arrays._asdict().items():
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            value = value.view()
+            value.setflags(write=False)
+            frozen[field] = value
+    return arrays._replace(**frozen) if frozen else arrays
 
 
 def build_problem(instance: Instance, objective: Objective) -> Problem:
