@@ -27,9 +27,7 @@ from engine.problem import Problem, build_problem, rule_arrays
 from engine.simulation import (
     SimParams,
     StressResult,
-    scenarios_table,
     simulate_designs,
-    summarise,
 )
 from engine.staffing import change_headcount, with_empty_seats
 from kernels.arrays import OBJECTIVE_NAMES
@@ -779,19 +777,6 @@ def stress_scenarios(
         params=params,
     )
     return combined, labels
-
-
-def labelled_stress_tables(
-    result: StressResult, labels: Sequence[str]
-) -> tuple[pa.Table, pa.Table]:
-    """scenarios.arrow and summary.arrow of a combined result, designs named by `labels`."""
-
-    def labelled(table: pa.Table) -> pa.Table:
-        index = table.column("design").to_numpy()
-        named = pa.array([labels[i] for i in index], type=pa.string())
-        return table.set_column(0, "design", named).add_column(1, "design_index", pa.array(index))
-
-    return labelled(scenarios_table(result)), labelled(summarise(result))
 
 
 def comparison_table(

@@ -108,13 +108,7 @@ def add_reps(instance: Instance, n_new: int, seed: int) -> tuple[Instance, Staff
         )
     staying = reps.status != LEAVING
     homes, nearest_home = new_rep_homes(instance, n_new, seed)
-    taken = set(reps.ids.tolist())
-    ids: list[str] = []
-    k = 0
-    while len(ids) < n_new:
-        k += 1
-        if f"new-{k}" not in taken:
-            ids.append(f"new-{k}")
+    ids = _unused_ids("new", n_new, reps.ids)
     region_ok = np.zeros((n_new, len(acc.region_names)), dtype=bool)
     if reps.region_ok[staying].all():
         region_ok[:] = True
@@ -306,13 +300,7 @@ def with_empty_seats(instance: Instance, n_reps: int) -> Instance:
         raise TerrasimError(f"cannot pad {reps.n_reps} reps to {n_reps}")
     if extra == 0:
         return instance
-    taken = set(reps.ids.tolist())
-    ids: list[str] = []
-    k = 0
-    while len(ids) < extra:
-        k += 1
-        if f"seat-{k}" not in taken:
-            ids.append(f"seat-{k}")
+    ids = _unused_ids("seat", extra, reps.ids)
     pad = {
         "ids": np.array(ids, dtype=object),
         "names": np.array(ids, dtype=object),
@@ -330,3 +318,15 @@ def with_empty_seats(instance: Instance, n_reps: int) -> Instance:
     if matrix is not None:
         matrix = np.concatenate([matrix, np.zeros((matrix.shape[0], extra))], axis=1)
     return dataclasses.replace(instance, reps=joined, distance_matrix=matrix)
+
+
+def _unused_ids(prefix: str, count: int, existing: np.ndarray) -> list[str]:
+    """`count` ids PREFIX-1, PREFIX-2, ... that no existing rep has."""
+    taken = set(existing.tolist())
+    ids: list[str] = []
+    k = 0
+    while len(ids) < count:
+        k += 1
+        if f"{prefix}-{k}" not in taken:
+            ids.append(f"{prefix}-{k}")
+    return ids

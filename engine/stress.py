@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from engine.model import Instance
-from engine.simulation import scenarios_table, sim_params_from_config, simulate_designs, summarise
+from engine.simulation import (
+    StressResult,
+    scenarios_table,
+    sim_params_from_config,
+    simulate_designs,
+    summarise,
+)
 
 
 def stress_tables(
@@ -30,10 +37,15 @@ def stress_tables(
         batch_size=int(sim_cfg.get("batch_size", 50)),
         runner=runner,
     )
+    return labelled_tables(result, labels)
+
+
+def labelled_tables(result: StressResult, labels: Sequence[str]) -> tuple[pa.Table, pa.Table]:
+    """scenarios.arrow and summary.arrow of a result, designs named by `labels`."""
     return _labelled(scenarios_table(result), labels), _labelled(summarise(result), labels)
 
 
-def _labelled(table: pa.Table, labels: list[str]) -> pa.Table:
+def _labelled(table: pa.Table, labels: Sequence[str]) -> pa.Table:
     index = table.column("design").to_numpy()
     named = pa.array([labels[i] for i in index], type=pa.string())
     return table.set_column(0, "design", named).add_column(1, "design_index", pa.array(index))

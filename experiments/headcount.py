@@ -27,13 +27,11 @@ from engine.report import write_report
 from engine.runs import Run
 from engine.simulation import (
     StressResult,
-    scenarios_table,
     sim_params_from_config,
     simulate_designs,
-    summarise,
 )
 from engine.staffing import StaffingChange, change_headcount, with_empty_seats
-from engine.stress import print_summary
+from engine.stress import labelled_tables, print_summary
 
 HEADCOUNT_KEYS = ("min", "max", "delta")
 OVER_CAPACITY_RULE = (
@@ -281,12 +279,6 @@ def _m(value: float) -> str:
     return f"{'-' if value < 0 else ''}${abs(value) / 1e6:,.2f}M"
 
 
-def _labelled(table: pa.Table, labels: list[str]) -> pa.Table:
-    index = table.column("design").to_numpy()
-    named = pa.array([labels[i] for i in index], type=pa.string())
-    return table.set_column(0, "design", named).add_column(1, "design_index", pa.array(index))
-
-
 @experiment("headcount")
 def main(cfg: DictConfig, run: Run) -> dict[str, int | float | str]:
     """Optimise and stress-test one design per headcount; write the curve and the designs."""
@@ -315,12 +307,12 @@ def main(cfg: DictConfig, run: Run) -> dict[str, int | float | str]:
     result = stress_headcounts(base, staffed, cfg.sim, seed, runner, n_seats)
     base_headcount = int((base.reps.status != LEAVING).sum())
     labels = [f"today ({base_headcount} reps)", *(s.label for s in staffed)]
-    summary = _labelled(summarise(result), labels)
+    scenarios, summary = labelled_tables(result, labels)
     curve = curve_table(staffed, summary)
 
     run.write_table("designs", designs_of(staffed))
     run.write_table("headcount", curve)
-    run.write_table("scenarios", _labelled(scenarios_table(result), labels))
+    run.write_table("scenarios", scenarios)
     run.write_table("summary", summary)
     run.save_config()
     print_summary(summary)

@@ -19,13 +19,13 @@ from engine.scenarios import (
     REDESIGNS,
     comparison_table,
     design_scenarios,
-    labelled_stress_tables,
     recommend,
     scenario_designs_table,
     scenario_settings_from_config,
     stress_scenarios,
 )
 from engine.simulation import sim_params_from_config
+from engine.stress import labelled_tables
 
 # Rows of the printed comparison: (column of scenarios_summary.arrow, label, scale).
 _PRINTED = (
@@ -69,7 +69,7 @@ def main(cfg: DictConfig, run: Run) -> Results:
         int(cfg.sim.get("batch_size", 50)),
         runner,
     )
-    scenario_rows, summary = labelled_stress_tables(result, labels)
+    scenario_rows, summary = labelled_tables(result, labels)
     comparison = comparison_table(problem, today, scenarios, summary)
 
     _print_comparison(comparison, instance.source)

@@ -27,13 +27,12 @@ from engine.runs import Run
 from engine.scenarios import (
     ScenarioDesign,
     comparison_table,
-    labelled_stress_tables,
     scenario_designs_table,
     stress_scenarios,
 )
 from engine.simulation import sim_params_from_config
 from engine.staffing import change_headcount
-from engine.stress import stress_tables
+from engine.stress import labelled_tables, stress_tables
 from engine.validate import instance_from_tables
 from tests.conftest import DEFAULT_WEIGHTS, account_columns, rep_columns
 
@@ -281,7 +280,7 @@ def write_scenarios_run(run_dir: Path, problem) -> tuple[Run, list[ScenarioDesig
     result, labels = stress_scenarios(
         problem, scenarios, sim_params_from_config(sim), 24, 0, 8, InProcessRunner()
     )
-    rows, summary = labelled_stress_tables(result, labels)
+    rows, summary = labelled_tables(result, labels)
     run.write_table("designs", scenario_designs_table(today, problem, scenarios))
     run.write_table(
         "transitions",

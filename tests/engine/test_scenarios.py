@@ -28,7 +28,6 @@ from engine.scenarios import (
     full_reopt,
     headcount,
     hybrid,
-    labelled_stress_tables,
     named_threshold,
     recommend,
     scenario_settings_from_config,
@@ -39,6 +38,7 @@ from engine.scenarios import (
 )
 from engine.simulation import SimParams, simulate_designs
 from engine.staffing import with_empty_seats
+from engine.stress import labelled_tables
 from engine.validate import instance_from_tables
 from tests.conftest import DEFAULT_WEIGHTS, account_columns, rep_columns
 
@@ -244,7 +244,7 @@ def test_stress_pairs_every_design_with_today_under_the_same_draws(loose):
         with_empty_seats(loose.instance, 4), today[None, :], params, 12, 3, 5, QUIET
     )
     assert np.array_equal(padded_today.metrics[0], result.metrics[0])
-    scenario_rows, summary = labelled_stress_tables(result, labels)
+    scenario_rows, summary = labelled_tables(result, labels)
     assert scenario_rows.num_rows == 36
     assert summary.column("design").to_pylist() == labels
 
@@ -264,7 +264,7 @@ def test_comparison_has_today_and_one_row_per_scenario(loose):
     ]
     params = SimParams(horizon_months=6)
     result, labels = stress_scenarios(loose, scenarios, params, 8, 0, 4, QUIET)
-    _, summary = labelled_stress_tables(result, labels)
+    _, summary = labelled_tables(result, labels)
     today = NamedDesign(
         "today", loose.accounts.current_rep, evaluate(loose, loose.accounts.current_rep)
     )
