@@ -585,9 +585,12 @@ def _generate_accounts(
     relationship = np.floor(tenure_years * rng.beta(2.0, 1.3, size=n) * 100.0) / 100.0
     relationship = np.where(assigned, relationship, 0.0)
 
-    locked = np.zeros(n, dtype=bool)
+    by_potential = np.argsort(-potential, kind="stable")
+    priority = by_potential[:0]
     if spec.lock_threshold is not None:
-        locked |= assigned & (potential > spec.lock_threshold)
+        priority = by_potential[(assigned & (potential > spec.lock_threshold))[by_potential]]
+    locked = np.zeros(n, dtype=bool)
+    locked[priority] = True
     n_lock = round(spec.lock_share * n)
     if n_lock:
         # Protected relationships: long-held and larger accounts, drawn without replacement.
@@ -598,7 +601,12 @@ def _generate_accounts(
         if n_lock:
             chosen = np.argpartition(-key, n_lock - 1)[:n_lock]
             chosen = chosen[np.argsort(-key[chosen], kind="stable")]
-            locked[_within_room(chosen, current_rep, workload, locked, reps.capacity)] = True
+            room = np.isin(chosen, _within_room(chosen, current_rep, workload, locked, reps.capacity))
+            priority = np.concatenate([priority, chosen[room]])
+    # Locks that would leave some account without a rep with room are dropped, last first.
+    locked[:] = False
+    n_states = len(metros.states)
+    locked[_keep_placeable(priority, reps, n_states, region, segment, workload, current_rep)] = True
 
     barred_rep = _bar_reps(rng, spec, lat, lon, current_rep, reps)
     return _Accounts(
@@ -620,44 +628,106 @@ def _cover_workload(
 ) -> None:
     """Widen reps' regions until the reps can hold all the workload within capacity.
 
-    A max-flow from (state, segment) groups of workload to the reps that may hold them,
-    capacity without slack; while some workload cannot be placed, the generalist nearest to
-    the state with the largest shortfall adds that state to its regions (it "also covers" a
+    While some workload cannot be placed (`_unplaced`), the generalist nearest to the state
+    with the largest shortfall adds that state to its regions (it "also covers" a
     neighbour). Few reps over many states need this; the presets' own sizes rarely do.
     """
-    n_states, n_segments, n_reps = len(metros.states), len(SEGMENTS), reps.lat.size
-    n_groups = n_states * n_segments
-    group_state, group_segment = np.divmod(np.arange(n_groups), n_segments)
-    demand = np.bincount(region * n_segments + segment, weights=workload, minlength=n_groups)
-    demand = np.ceil(demand * 10.0).astype(np.int64)  # tenths of an hour: integer flows
-    supply = np.floor(reps.capacity * 10.0).astype(np.int64)
-    may_hold = ~reps.specialist[:, None] | reps.skill  # [n_reps, n_segments]
+    n_states, n_reps = len(metros.states), reps.lat.size
     km = _haversine_km(
         reps.lat[:, None], reps.lon[:, None], metros.lat[None, :], metros.lon[None, :]
     )
     km_to_state = np.stack([km[:, metros.state == s].min(axis=1) for s in range(n_states)], axis=1)
-    source, sink = 0, n_groups + n_reps + 1
+    free = np.full(workload.size, -1)
     for _ in range(n_reps * n_states):  # each round widens one rep by one state
-        ok = reps.region_ok[:, group_state] & may_hold[:, group_segment] & (demand > 0)
-        rep_of_edge, group_of_edge = np.nonzero(ok)
-        tails = np.concatenate(
-            [np.zeros(n_groups, np.int64), 1 + group_of_edge, 1 + n_groups + np.arange(n_reps)]
-        )
-        heads = np.concatenate(
-            [1 + np.arange(n_groups), 1 + n_groups + rep_of_edge, np.full(n_reps, sink)]
-        )
-        capacity = np.concatenate([demand, demand[group_of_edge], supply]).astype(np.int32)
-        graph = csr_array((capacity, (tails, heads)), shape=(sink + 1, sink + 1))
-        result = maximum_flow(graph, source, sink)
-        if result.flow_value >= demand.sum():
+        short = _unplaced(reps, n_states, region, segment, workload, free)
+        if not short.any():
             return
-        placed = result.flow.tocsr()[[source], 1 : n_groups + 1].toarray().ravel()
-        short = np.bincount(group_state, weights=demand - placed, minlength=n_states)
-        state = int(np.argmax(short))
+        state = int(np.argmax(short.reshape(n_states, len(SEGMENTS)).sum(axis=1)))
         outside = np.flatnonzero(~reps.region_ok[:, state] & ~reps.specialist)
         if outside.size == 0:
             return  # every generalist covers it already: nothing left to widen
         reps.region_ok[outside[np.argmin(km_to_state[outside, state])], state] = True
+
+
+def _unplaced(
+    reps: _Reps,
+    n_states: int,
+    region: np.ndarray,
+    segment: np.ndarray,
+    workload: np.ndarray,
+    fixed_rep: np.ndarray,
+) -> np.ndarray:
+    """Workload of each (state, segment) group that the reps cannot hold within capacity.
+
+    A max-flow from the groups to the reps that may hold them, in tenths of an hour, capacity
+    without slack. Accounts with `fixed_rep` >= 0 (locked) are not in any group: their
+    workload is taken off their rep's capacity first. Groups are indexed
+    state * len(SEGMENTS) + segment; all zeros means everything fits.
+    """
+    n_segments, n_reps = len(SEGMENTS), reps.lat.size
+    n_groups = n_states * n_segments
+    group_state, group_segment = np.divmod(np.arange(n_groups), n_segments)
+    free = fixed_rep < 0
+    demand = np.bincount(
+        region[free] * n_segments + segment[free], weights=workload[free], minlength=n_groups
+    )
+    demand = np.ceil(demand * 10.0).astype(np.int64)  # tenths of an hour: integer flows
+    room = reps.capacity - np.bincount(
+        fixed_rep[~free], weights=workload[~free], minlength=n_reps
+    )
+    if (room < 0).any():  # a rep's fixed workload alone breaks its capacity
+        return np.maximum(demand, 1)
+    supply = np.floor(room * 10.0).astype(np.int64)
+    may_hold = ~reps.specialist[:, None] | reps.skill  # [n_reps, n_segments]
+    ok = reps.region_ok[:, group_state] & may_hold[:, group_segment] & (demand > 0)
+    rep_of_edge, group_of_edge = np.nonzero(ok)
+    source, sink = 0, n_groups + n_reps + 1
+    tails = np.concatenate(
+        [np.zeros(n_groups, np.int64), 1 + group_of_edge, 1 + n_groups + np.arange(n_reps)]
+    )
+    heads = np.concatenate(
+        [1 + np.arange(n_groups), 1 + n_groups + rep_of_edge, np.full(n_reps, sink)]
+    )
+    capacity = np.concatenate([demand, demand[group_of_edge], supply]).astype(np.int32)
+    graph = csr_array((capacity, (tails, heads)), shape=(sink + 1, sink + 1))
+    result = maximum_flow(graph, source, sink)
+    if result.flow_value >= demand.sum():
+        return np.zeros(n_groups, dtype=np.int64)
+    placed = result.flow.tocsr()[[source], 1 : n_groups + 1].toarray().ravel()
+    return demand - placed
+
+
+def _keep_placeable(
+    priority: np.ndarray,
+    reps: _Reps,
+    n_states: int,
+    region: np.ndarray,
+    segment: np.ndarray,
+    workload: np.ndarray,
+    current_rep: np.ndarray,
+) -> np.ndarray:
+    """The longest prefix of `priority` (accounts to lock) that leaves the instance feasible.
+
+    Each lock fixes workload to one rep, so enough of them can leave the other accounts no
+    room even when every rep alone stays within capacity. More locks only remove choices,
+    so feasibility is monotone in the prefix: bisect on it.
+    """
+
+    def fits(k: int) -> bool:
+        fixed = np.full(workload.size, -1)
+        fixed[priority[:k]] = current_rep[priority[:k]]
+        return not _unplaced(reps, n_states, region, segment, workload, fixed).any()
+
+    if fits(priority.size):
+        return priority
+    low, high = 0, priority.size  # fits(low) assumed, not fits(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return priority[:low]
 
 
 def _scale_capped(raw: np.ndarray, total: float, limit: float) -> np.ndarray:

@@ -10,7 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
@@ -360,6 +360,8 @@ def test_hard_rules_admit_an_assignment_within_capacity_and_slack(instance):
     n_reps=st.integers(1, 30),
     seed=st.integers(0, 2**32 - 1),
 )
+# Locks once left the other accounts no room here, though each rep alone was within capacity.
+@example(preset="southwest", n_accounts=99, n_reps=14, seed=35)
 def test_any_size_is_feasible_and_keeps_locks_valid(preset, n_accounts, n_reps, seed):
     accounts, reps = generate_instance(preset, seed=seed, n_accounts=n_accounts, n_reps=n_reps)
     assert (accounts.num_rows, reps.num_rows) == (n_accounts, n_reps)
