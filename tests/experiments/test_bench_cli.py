@@ -51,10 +51,14 @@ def test_quick_bench_has_a_row_per_case_with_finite_positive_ratios(quick_bench)
         "notes",
     ]
     assert table.column("case").to_pylist() == list(CASES)
-    for name in ("terrasim_value", "baseline_value", "ratio"):
-        values = table.column(name).to_pylist()
-        assert all(math.isfinite(v) and v > 0 for v in values), (name, values)
     for row in table.to_pylist():
+        assert math.isfinite(row["terrasim_value"]) and row["terrasim_value"] > 0, row
+        if row["unit"] == "hypervolume" and row["baseline_value"] == 0:
+            # On a loaded machine plain pymoo's front at terrasim's (sub-second) time may hold
+            # no feasible design inside the reference point: zero, and infinitely worse.
+            assert row["ratio"] == math.inf, row
+            continue
+        assert math.isfinite(row["baseline_value"]) and row["baseline_value"] > 0, row
         better = row["terrasim_value"] / row["baseline_value"]
         assert row["ratio"] == pytest.approx(better) or row["ratio"] == pytest.approx(1 / better)
     # Targets are set for the full sizes: a quick run lists them but judges none.
