@@ -601,7 +601,9 @@ def _generate_accounts(
         if n_lock:
             chosen = np.argpartition(-key, n_lock - 1)[:n_lock]
             chosen = chosen[np.argsort(-key[chosen], kind="stable")]
-            room = np.isin(chosen, _within_room(chosen, current_rep, workload, locked, reps.capacity))
+            room = np.isin(
+                chosen, _within_room(chosen, current_rep, workload, locked, reps.capacity)
+            )
             priority = np.concatenate([priority, chosen[room]])
     # Locks that would leave some account without a rep with room are dropped, last first.
     locked[:] = False
@@ -672,9 +674,7 @@ def _unplaced(
         region[free] * n_segments + segment[free], weights=workload[free], minlength=n_groups
     )
     demand = np.ceil(demand * 10.0).astype(np.int64)  # tenths of an hour: integer flows
-    room = reps.capacity - np.bincount(
-        fixed_rep[~free], weights=workload[~free], minlength=n_reps
-    )
+    room = reps.capacity - np.bincount(fixed_rep[~free], weights=workload[~free], minlength=n_reps)
     if (room < 0).any():  # a rep's fixed workload alone breaks its capacity
         return np.maximum(demand, 1)
     supply = np.floor(room * 10.0).astype(np.int64)
