@@ -20,6 +20,7 @@ from kernels.arrays import (
     RULE_REGIONS,
     RULE_SPECIALISTS,
 )
+from kernels.geo import pair_distances
 from kernels.search import select_candidates
 
 # The tree is asked for this many times k reps (at least k + 4): on `enterprise`, 98% of the
@@ -99,6 +100,43 @@ def candidate_lists(
         nearest, problem.accounts, reps, distance, problem.rules, include_current, rep, dist
     )
     return Candidates(rep=rep, distance=dist)
+
+
+def with_design(problem: Problem, candidates: Candidates, design: np.ndarray) -> Candidates:
+    """The lists with each account's rep in `design` in them, nearest first.
+
+    A start (an LP construction's, or one passed in) may put an account past its k nearest
+    reps; the search can only move it to listed reps, so without this it could leave such a
+    rep but never come back. The added rep takes the place of the farthest one that is not
+    the account's current rep. Reps in `design` are assumed allowed (-1: nothing added).
+    """
+    rep, distance = candidates.rep, candidates.distance
+    k = rep.shape[1]
+    missing = np.flatnonzero((design >= 0) & ~(rep == design[:, None]).any(axis=1))
+    if missing.size == 0:
+        return candidates
+    rep, distance = rep.copy(), distance.copy()
+    current = problem.accounts.current_rep[missing]
+    # The last slot, or the one before it where the last holds the current rep.
+    slot = np.where((rep[missing, k - 1] == current) & (k > 1), k - 2, k - 1)
+    added = design[missing].astype(np.int64)
+    added_distance = np.empty(missing.size)
+    pair_distances(
+        missing.astype(np.int64),
+        added,
+        problem.accounts.xyz,
+        problem.reps.xyz,
+        problem.distance,
+        added_distance,
+    )
+    rep[missing, slot] = added
+    distance[missing, slot] = added_distance
+    # Nearest first again, ties to the lower rep index (padding, at inf, stays last).
+    rows_rep, rows_distance = rep[missing], distance[missing]
+    order = np.lexsort((rows_rep, rows_distance), axis=1)
+    rep[missing] = np.take_along_axis(rows_rep, order, axis=1)
+    distance[missing] = np.take_along_axis(rows_distance, order, axis=1)
+    return Candidates(rep=rep, distance=distance)
 
 
 def blocking_rules(problem: Problem, accounts: np.ndarray) -> dict[str, np.ndarray]:

@@ -23,7 +23,8 @@ from kernels.arrays import (
 )
 from kernels.search import assign_greedy
 
-CONSTRUCTIONS = ("today", "regret", "greenfield")
+# `lp` is engine/relaxation.py; `auto` is resolved by engine.optimize.resolved_construction.
+CONSTRUCTIONS = ("auto", "today", "regret", "greenfield", "lp")
 
 
 def from_today(problem: Problem, candidates: Candidates | None = None) -> np.ndarray:

@@ -15,11 +15,12 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from engine.candidates import Candidates, blocking_rules, candidate_lists
+from engine.candidates import Candidates, blocking_rules, candidate_lists, with_design
 from engine.construct import CONSTRUCTIONS, from_today, greedy_regret, greenfield, place_misplaced
 from engine.errors import InfeasibleError, TerrasimError
 from engine.evaluate import FEASIBILITY_TOLERANCE, Evaluation, evaluate
 from engine.problem import Problem
+from engine.relaxation import AUTO_LP_COLUMNS, MIN_CANDIDATES, lp_construction
 from kernels import search
 from kernels.arrays import (
     N_OBJECTIVES,
@@ -61,7 +62,7 @@ class SolverSettings:
     time_limit: float = 10.0
     max_moves: int | None = None
     seed: int = 0
-    construction: str = "today"
+    construction: str = "auto"
     candidates: int = 8
     metaheuristic: str = "ils"
     ils_rounds: int = 1000
@@ -95,7 +96,7 @@ class Design:
     seconds : float
         Wall time of `optimize`, construction and compilation included.
     construction : str
-        today, regret, greenfield, or start (a design passed in).
+        today, regret, greenfield, lp (what `auto` resolved to), or start (a design passed in).
     score : float
         The weighted sum of normalised objectives the search minimised (no penalties).
     stopped : str
@@ -246,8 +247,9 @@ def optimize(
         design = place_misplaced(problem, design, candidates)
         construction = "start"
     else:
-        construction = settings.construction
-        design = _construct(problem, settings, candidates)
+        construction = resolved_construction(problem, settings)
+        design = _construct(problem, settings, candidates, construction, progress)
+    candidates = with_design(problem, candidates, design)
 
     run = _Search(problem, settings, candidates, design, progress, started)
     run.compile()
@@ -271,11 +273,43 @@ def optimize(
     return design_out
 
 
-def _construct(problem: Problem, settings: SolverSettings, candidates: Candidates) -> np.ndarray:
-    if settings.construction == "today":
+def resolved_construction(problem: Problem, settings: SolverSettings) -> str:
+    """The construction to run: `auto` is `lp` under a balance band, else `today`.
+
+    A tight band is where moves from today stall (engine/relaxation.py); without one, today's
+    assignment is the start that disrupts least. Past `AUTO_LP_COLUMNS` the LP takes longer
+    than the search it would help, so `auto` starts from today there (`lp` can be asked for).
+    """
+    if settings.construction != "auto":
+        return settings.construction
+    if not problem.rules.on[RULE_BALANCE]:
+        return "today"
+    listed = min(max(settings.candidates, MIN_CANDIDATES), problem.n_reps)
+    return "lp" if problem.n_accounts * listed <= AUTO_LP_COLUMNS else "today"
+
+
+def _construct(
+    problem: Problem,
+    settings: SolverSettings,
+    candidates: Candidates,
+    construction: str,
+    progress: bool,
+) -> np.ndarray:
+    if construction == "today":
         return from_today(problem, candidates)
-    if settings.construction == "regret":
+    if construction == "regret":
         return greedy_regret(problem, candidates)
+    if construction == "lp":
+        weights = _objective_weights(problem, candidates)
+        relaxation = lp_construction(problem, weights, settings.candidates)
+        if progress:
+            print(
+                f"construction lp: {relaxation.candidates} reps per account, "
+                f"{relaxation.fractional:,} accounts split, violation {relaxation.violation:.3g}, "
+                f"{relaxation.seconds:.1f} s",
+                file=sys.stderr,
+            )
+        return place_misplaced(problem, relaxation.design, candidates)
     design = greenfield(
         problem,
         seed=settings.seed,
@@ -450,9 +484,15 @@ class _Search:
                 for r in range(N_RULES)
                 if r not in _KEPT_BY_MOVES and self.state.violations[r] > FEASIBILITY_TOLERANCE
             ]
-            stuck = round_ > 0 and counters[search.MOVES] == moves_before
+            # Stuck: higher penalties moved nothing though they already outweigh the whole
+            # objective (the moves are blocked). Below that a tiny violation may just be cheaper
+            # than its repair, and the penalty keeps growing.
+            outweighs = all(
+                self.penalty_weight[r] * self.state.violations[r] >= 1.0 for r in broken
+            )
+            stuck = round_ > 0 and counters[search.MOVES] == moves_before and outweighs
             if not broken or stuck or round_ == self.settings.penalty_rounds:
-                break  # stuck: higher penalties moved nothing (the moves are blocked)
+                break
             self.penalty_weight[broken] *= self.settings.penalty_growth
             self.report(f"penalties up ({', '.join(RULE_NAMES[r] for r in broken)})")
         return status
