@@ -297,9 +297,9 @@ def run_milp(
 ) -> list[dict]:
     """Terrasim and HiGHS on generated instances: travel, gap and time.
 
-    Terrasim runs with the solver defaults (conf/solver/default.yaml: construction from today,
-    8 candidate reps, iterated local search) and `time_limit`; HiGHS with `milp_time_limit`
-    and its default relative gap (1e-4).
+    Terrasim runs with the solver defaults (conf/solver/default.yaml: `auto` construction, which
+    under the band is the LP construction, 8 candidate reps, iterated local search) and
+    `time_limit`; HiGHS with `milp_time_limit` and its default relative gap (1e-4).
 
     Parameters
     ----------
