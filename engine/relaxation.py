@@ -92,8 +92,9 @@ def lp_construction(problem: Problem, weights: np.ndarray, candidates: int = 8) 
     """Solve the assignment LP and round it (module docstring).
 
     Rounding dives: the split accounts are fixed to their largest share and the LP solved
-    again, so the whole accounts move to make room (at most `DIVES` rounds); what is still
-    split at the end goes to its largest share, for the search to repair.
+    again, so the whole accounts move to make room (at most `DIVES` rounds). Of the roundings
+    seen (every account to its largest share) the one that breaks the rules least is returned,
+    for the search to repair.
 
     Parameters
     ----------
@@ -158,7 +159,6 @@ class _Model:
     """The assignment LP over candidate lists: one column per (account, listed rep)."""
 
     account: np.ndarray  # int64[n_columns]
-    slot: np.ndarray  # int64[n_columns]: position in the account's list
     rep: np.ndarray  # int64[n_columns]
     cost: np.ndarray  # float64[n_columns]: weighted linear objectives
     rules: csr_array  # [n_rule_rows, n_columns], each row scaled to order 1
@@ -174,7 +174,6 @@ def _model(problem: Problem, lists: Candidates, weights: np.ndarray) -> _Model:
     matrix = vstack(rows, format="csr") if rows else csr_array((0, n_columns))
     return _Model(
         account=account,
-        slot=slot,
         rep=rep,
         cost=_column_cost(problem, lists, account, slot, rep, weights),
         rules=csr_array(matrix),
@@ -328,11 +327,3 @@ def _single_row(value: np.ndarray, column: np.ndarray) -> csr_array:
 
 def _identity(n: int) -> csr_array:
     return csr_array((np.ones(n), (np.arange(n), np.arange(n))), shape=(n, n))
-
-
-def _largest_share(lists: Candidates, model: _Model, x: np.ndarray) -> np.ndarray:
-    """Each account on the rep with its largest LP share (the nearer rep on a tie)."""
-    share = np.zeros(lists.rep.shape)
-    share[model.account, model.slot] = x
-    best = np.argmax(share, axis=1)  # first maximum: lists are nearest first
-    return lists.rep[np.arange(lists.rep.shape[0]), best].astype(np.int64)
