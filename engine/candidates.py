@@ -20,8 +20,7 @@ from kernels.arrays import (
     RULE_REGIONS,
     RULE_SPECIALISTS,
 )
-from kernels.geo import pair_distances
-from kernels.search import select_candidates
+from kernels.search import design_distances, select_candidates
 
 # The tree is asked for this many times k reps (at least k + 4): on `enterprise`, 98% of the
 # accounts find k = 8 allowed reps among their 12 nearest; the rest are searched over every rep.
@@ -120,15 +119,11 @@ def with_design(problem: Problem, candidates: Candidates, design: np.ndarray) ->
     # The last slot, or the one before it where the last holds the current rep.
     slot = np.where((rep[missing, k - 1] == current) & (k > 1), k - 2, k - 1)
     added = design[missing].astype(np.int64)
-    added_distance = np.empty(missing.size)
-    pair_distances(
-        missing.astype(np.int64),
-        added,
-        problem.accounts.xyz,
-        problem.reps.xyz,
-        problem.distance,
-        added_distance,
+    added_distance = np.empty(problem.n_accounts)
+    design_distances(
+        design.astype(np.int64), problem.accounts, problem.reps, problem.distance, added_distance
     )
+    added_distance = added_distance[missing]
     rep[missing, slot] = added
     distance[missing, slot] = added_distance
     # Nearest first again, ties to the lower rep index (padding, at inf, stays last).

@@ -291,10 +291,10 @@ def _rule_rows(
         per_rep(acc.measures[WORKLOAD][account], limit, np.full(n_reps, -np.inf), limit)
     ones = np.ones(n_columns)
     if on[RULE_MIN_ACCOUNTS] or on[RULE_MAX_ACCOUNTS]:
-        low = np.where(staying, rules.min_accounts, -np.inf) if on[RULE_MIN_ACCOUNTS] else None
-        high = rules.max_accounts if on[RULE_MAX_ACCOUNTS] else np.inf
-        low = np.full(n_reps, -np.inf) if low is None else low
-        per_rep(ones, np.full(n_reps, max(rules.min_accounts, 1.0)), low, np.full(n_reps, high))
+        # The minimum binds reps that stay (as in the kernels), the maximum every rep.
+        low = np.where(staying & on[RULE_MIN_ACCOUNTS], rules.min_accounts, -np.inf)
+        high = np.full(n_reps, rules.max_accounts if on[RULE_MAX_ACCOUNTS] else np.inf)
+        per_rep(ones, np.full(n_reps, max(rules.min_accounts, 1.0)), low, high)
     if on[RULE_POTENTIAL_CHANGE]:
         before = reps.baseline_potential
         change = rules.max_potential_change

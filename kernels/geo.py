@@ -59,19 +59,3 @@ def account_rep_distance(i, j, account_xyz, rep_xyz, distance):
     # Rounding can push the half chord of antipodal points a hair above 1.
     half_chord = min(0.5 * np.sqrt(dx * dx + dy * dy + dz * dz), 1.0)
     return distance.circuity * 2.0 * distance.radius_km * np.arcsin(half_chord)
-
-
-@njit
-def pair_distances(account, rep, account_xyz, rep_xyz, distance, out):
-    """out[p] = d(account[p], rep[p]) (`account_rep_distance`) for each pair p.
-
-    Parameters
-    ----------
-    account, rep : int64[n_pairs]
-    account_xyz, rep_xyz, distance
-        As in `account_rep_distance`.
-    out : float64[n_pairs]
-        Written.
-    """
-    for p in range(account.shape[0]):
-        out[p] = account_rep_distance(account[p], rep[p], account_xyz, rep_xyz, distance)
