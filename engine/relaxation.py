@@ -11,6 +11,11 @@ quadratic and left to the search), the unary rules (through the candidate lists)
 band, capacity, accounts per territory, the potential change and the disruption budget.
 Contiguity is not modelled. Rule rows are elastic at a high price, so an LP that no
 assignment within the lists satisfies still solves; its lists are then widened.
+
+Past `LP_COLUMNS` the lists are priced down first: per-rep prices on the rules, found by a
+Numba kernel (kernels/prices.py) in the way the LP's duals would price them, rank each
+listed rep by its reduced cost, and only the cheapest enter the LP (a restricted master
+problem, without the column generation that would make it exact).
 """
 
 from __future__ import annotations
@@ -38,16 +43,22 @@ from kernels.arrays import (
     TRAVEL,
     WORKLOAD,
 )
+from kernels.prices import rule_prices
 
 # Each account's LP list: at least this many reps (a wider choice than the search's lists pays
 # under a band: the optimum sends some accounts past their nearest reps).
 MIN_CANDIDATES = 16
-# `auto` construction uses the LP up to this many columns (accounts × list length): 6,000
-# accounts × 16 reps took 2 s here, 15,000 × 16 took 12 s; beyond it the LP outgrows the
-# search it would start.
-AUTO_LP_COLUMNS = 100_000
-# Lists double while the rules cannot be met, up to every rep or this many LP columns.
+# The LP takes at most this many columns, or two per account if more: longer lists are priced
+# down to it (`_priced_lists`). On 20,000 × 100 under a ±5 % band the priced LP and search
+# took 8.5 s to travel 32.88 km; the whole lists (doubled to 32) 64 s to 32.69 km.
+LP_COLUMNS = 100_000
+# `auto` construction uses the LP up to this many listed pairs (accounts × list length):
+# 20,000 × 16 took 3 s to price and 5 s to solve; 100,000 × 16 took 27 s.
+AUTO_LP_COLUMNS = 400_000
+# Lists double while the rules cannot be met, up to every rep or this many listed pairs.
 MAX_COLUMNS = 1_000_000
+# Price updates of `_priced_lists`; 20,000 × 16 pairs take about 1 s.
+PRICE_ROUNDS = 1000
 # Price of one unit of a rule row's violation (rows are scaled to order 1): far above any
 # objective, so the LP meets every rule it can.
 VIOLATION_PRICE = 1e6
@@ -88,7 +99,12 @@ class Relaxation:
     seconds: float
 
 
-def lp_construction(problem: Problem, weights: np.ndarray, candidates: int = 8) -> Relaxation:
+def lp_construction(
+    problem: Problem,
+    weights: np.ndarray,
+    candidates: int = 8,
+    lp_columns: int | None = None,
+) -> Relaxation:
     """Solve the assignment LP and round it (module docstring).
 
     Rounding dives: the split accounts are fixed to their largest share and the LP solved
@@ -103,6 +119,9 @@ def lp_construction(problem: Problem, weights: np.ndarray, candidates: int = 8) 
         The search's normalised objective weights (only the linear objectives are read).
     candidates : int
         The search's list length; the LP uses at least `MIN_CANDIDATES`.
+    lp_columns : int, optional
+        Longer lists are priced down to this many columns (at least two per account); default
+        `LP_COLUMNS`.
 
     Returns
     -------
@@ -112,12 +131,18 @@ def lp_construction(problem: Problem, weights: np.ndarray, candidates: int = 8) 
     started = time.perf_counter()
     n_accounts, n_reps = problem.n_accounts, problem.n_reps
     k = min(max(candidates, MIN_CANDIDATES), n_reps)
+    lp_columns = LP_COLUMNS if lp_columns is None else lp_columns
     while True:
         lists = candidate_lists(problem, k)
+        priced = n_accounts * k > max(lp_columns, 2 * n_accounts)
+        if priced:
+            lists = _priced_lists(problem, lists, weights, lp_columns)
         model = _model(problem, lists, weights)
         x, violation = _solve(model)
         widest = k >= n_reps or n_accounts * min(2 * k, n_reps) > MAX_COLUMNS
-        if violation <= _FEASIBLE or widest:
+        # A priced LP's violation says as much about the prices as about the lists: wider
+        # lists priced again cost more than the search's repair of what is left.
+        if violation <= _FEASIBLE or widest or priced:
             break
         k = min(2 * k, n_reps)
     objective = float(model.cost @ x)
@@ -180,6 +205,68 @@ def _model(problem: Problem, lists: Candidates, weights: np.ndarray) -> _Model:
         lower=np.array(lower, dtype=np.float64),
         upper=np.array(upper, dtype=np.float64),
     )
+
+
+def _priced_lists(
+    problem: Problem, lists: Candidates, weights: np.ndarray, lp_columns: int
+) -> Candidates:
+    """Each account's listed reps cut down to the LP's budget by reduced cost under rule prices.
+
+    Prices on the per-rep rules (`kernels.prices.rule_prices`) approximate the LP's duals; a
+    listed rep whose cost plus priced rule use is far above the account's best would not be in
+    the LP's optimum. The `lp_columns` (at least two per account) cheapest of those differences
+    are kept, each account's best among them, nearest first as in `lists`.
+    """
+    n_accounts = problem.n_accounts
+    account, slot = np.nonzero(lists.rep >= 0)
+    cost = np.full(lists.rep.shape, np.inf)
+    cost[account, slot] = _column_cost(
+        problem, lists, account, slot, lists.rep[account, slot], weights
+    )
+    rep_rules = _rep_rules(problem)
+    inverse_scale = 1.0 / rep_rules.scale
+    price = np.zeros_like(rep_rules.lower)
+    rule_prices(
+        lists.rep,
+        cost,
+        rep_rules.coefficient,
+        inverse_scale,
+        rep_rules.lower,
+        rep_rules.upper,
+        PRICE_ROUNDS,
+        _first_price_step(cost, rep_rules.coefficient, inverse_scale),
+        price,
+    )
+    listed = lists.rep >= 0
+    rep = np.where(listed, lists.rep, 0)
+    priced = cost + np.einsum("ri,rik->ik", rep_rules.coefficient, (price * inverse_scale)[:, rep])
+    priced = np.where(listed, priced, np.inf)
+    reduced = priced - priced.min(axis=1, keepdims=True)
+    budget = min(max(lp_columns, 2 * n_accounts), int(listed.sum()))
+    margin = np.partition(reduced[listed], budget - 1)[budget - 1]
+    keep = listed & (reduced <= margin)
+    # Kept reps first, in their list order (nearest first); the rest padded out.
+    order = np.argsort(~keep, axis=1, kind="stable")
+    kept = np.take_along_axis(keep, order, axis=1)
+    return Candidates(
+        rep=np.where(kept, np.take_along_axis(lists.rep, order, axis=1), -1),
+        distance=np.where(kept, np.take_along_axis(lists.distance, order, axis=1), np.inf),
+    )
+
+
+def _first_price_step(
+    cost: np.ndarray, coefficient: np.ndarray, inverse_scale: np.ndarray
+) -> float:
+    """A tenth of the price at which a typical rule use outweighs a typical next-rep cost."""
+    runner_up = cost[:, 1] - cost[:, 0] if cost.shape[1] > 1 else np.zeros(0)
+    runner_up = runner_up[np.isfinite(runner_up)]
+    use = (
+        float(np.mean(coefficient.mean(axis=1) * inverse_scale.mean(axis=1)))
+        if coefficient.size
+        else 0.0
+    )
+    gap = float(np.median(runner_up)) if runner_up.size else 0.0
+    return 0.1 * gap / use if gap > 0 and use > 0 else 1.0
 
 
 def _solve(model: _Model, fixed: np.ndarray | None = None) -> tuple[np.ndarray, float]:
@@ -256,23 +343,31 @@ def _column_cost(
     return cost
 
 
-def _rule_rows(
-    problem: Problem, account: np.ndarray, rep: np.ndarray, n_columns: int
-) -> tuple[list[csr_array], list[float], list[float]]:
-    """Rows of the linear hard rules that are on, each scaled to order 1, with their bounds."""
+@dataclass(frozen=True)
+class _RepRules:
+    """The per-rep linear rules that are on, each row scaled to order 1.
+
+    Row r of rep j bounds Σ coefficient[r, i] over j's accounts, divided by scale[r, j], to
+    [lower[r, j], upper[r, j]] (±inf where unbounded).
+    """
+
+    coefficient: np.ndarray  # float64[n_rows, n_accounts]
+    scale: np.ndarray  # float64[n_rows, n_reps], > 0
+    lower: np.ndarray  # float64[n_rows, n_reps]
+    upper: np.ndarray  # float64[n_rows, n_reps]
+
+
+def _rep_rules(problem: Problem) -> _RepRules:
+    """Balance band, capacity, accounts per territory and potential change, scaled to order 1."""
     acc, reps, rules = problem.accounts, problem.reps, problem.rules
     n_reps = problem.n_reps
-    column = np.arange(n_columns)
-    rows: list[csr_array] = []
-    lower: list[float] = []
-    upper: list[float] = []
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def per_rep(value: np.ndarray, scale: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
-        """One row per rep: low ≤ Σ value·x over its columns / scale ≤ high."""
         safe = np.where(scale > 0, scale, 1.0)
-        rows.append(csr_array((value / safe[rep], (rep, column)), shape=(n_reps, n_columns)))
-        lower.extend(np.broadcast_to(low / safe, n_reps).tolist())
-        upper.extend(np.broadcast_to(high / safe, n_reps).tolist())
+        rows.append(
+            (value, safe, np.broadcast_to(low / safe, n_reps), np.broadcast_to(high / safe, n_reps))
+        )
 
     on = rules.on
     staying = reps.target_share > 0
@@ -285,22 +380,47 @@ def _rule_rows(
             # Reps without a target (leaving) are not banded.
             low = np.where(staying, (1.0 - tolerance) * target, -np.inf)
             high = np.where(staying, (1.0 + tolerance) * target, np.inf)
-            per_rep(measure[account], target, low, high)
+            per_rep(measure, target, low, high)
     if on[RULE_CAPACITY]:
         limit = reps.capacity * (1.0 + rules.capacity_slack)
-        per_rep(acc.measures[WORKLOAD][account], limit, np.full(n_reps, -np.inf), limit)
-    ones = np.ones(n_columns)
+        per_rep(acc.measures[WORKLOAD], limit, np.full(n_reps, -np.inf), limit)
     if on[RULE_MIN_ACCOUNTS] or on[RULE_MAX_ACCOUNTS]:
         # The minimum binds reps that stay (as in the kernels), the maximum every rep.
         low = np.where(staying & on[RULE_MIN_ACCOUNTS], rules.min_accounts, -np.inf)
         high = np.full(n_reps, rules.max_accounts if on[RULE_MAX_ACCOUNTS] else np.inf)
-        per_rep(ones, np.full(n_reps, max(rules.min_accounts, 1.0)), low, high)
+        per_rep(
+            np.ones(problem.n_accounts), np.full(n_reps, max(rules.min_accounts, 1.0)), low, high
+        )
     if on[RULE_POTENTIAL_CHANGE]:
         before = reps.baseline_potential
         change = rules.max_potential_change
         low = np.where(before > 0, (1.0 - change) * before, -np.inf)
         high = np.where(before > 0, (1.0 + change) * before, np.inf)
-        per_rep(acc.measures[POTENTIAL][account], before, low, high)
+        per_rep(acc.measures[POTENTIAL], before, low, high)
+    if not rows:
+        empty = np.zeros((0, n_reps))
+        return _RepRules(np.zeros((0, problem.n_accounts)), empty, empty, empty)
+    return _RepRules(*(np.array(part, dtype=np.float64) for part in zip(*rows, strict=True)))
+
+
+def _rule_rows(
+    problem: Problem, account: np.ndarray, rep: np.ndarray, n_columns: int
+) -> tuple[list[csr_array], list[float], list[float]]:
+    """Rows of the linear hard rules that are on, each scaled to order 1, with their bounds."""
+    acc, rules = problem.accounts, problem.rules
+    n_reps = problem.n_reps
+    column = np.arange(n_columns)
+    rows: list[csr_array] = []
+    lower: list[float] = []
+    upper: list[float] = []
+    rep_rules = _rep_rules(problem)
+    for r in range(rep_rules.coefficient.shape[0]):
+        value = rep_rules.coefficient[r, account] / rep_rules.scale[r, rep]
+        rows.append(csr_array((value, (rep, column)), shape=(n_reps, n_columns)))
+        lower.extend(rep_rules.lower[r].tolist())
+        upper.extend(rep_rules.upper[r].tolist())
+    on = rules.on
+    ones = np.ones(n_columns)
     current = acc.current_rep
     stays = current[account] == rep  # columns that keep an account with today's rep
     had_rep = current >= 0

@@ -31,9 +31,13 @@ EVERY_RULE = dict(
     protected_potential=2_000_000.0,
     contiguity=True,
 )
-# One descent to its local optimum (no penalty raises afterwards, no kicks).
+# One descent from today's assignment to its local optimum (no penalty raises, no kicks).
 DESCENT = SolverSettings(
-    metaheuristic="descent", penalty_rounds=0, time_limit=600.0, raise_infeasible=False
+    construction="today",
+    metaheuristic="descent",
+    penalty_rounds=0,
+    time_limit=600.0,
+    raise_infeasible=False,
 )
 SIZES = {"quick": (3_000, 30), "full": (None, None)}  # enterprise: 100,000 × 500
 CASES = ("candidate_lists", "local_search")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,8 +27,9 @@ from engine.errors import TerrasimError
 from engine.evaluate import evaluate
 from engine.generator import generate_instance
 from engine.model import Instance
-from engine.optimize import SolverSettings, optimize
+from engine.optimize import SolverSettings, _objective_weights, optimize
 from engine.problem import Problem, build_problem
+from engine.relaxation import lp_construction
 from engine.rules import Objective, Rules
 from engine.validate import instance_from_tables
 from kernels.arrays import (
@@ -41,6 +42,7 @@ from kernels.arrays import (
     RULE_MIN_ACCOUNTS,
     RULE_NAMES,
     RULE_POTENTIAL_CHANGE,
+    TRAVEL,
     WORKLOAD,
 )
 
@@ -367,3 +369,77 @@ def run_milp(
             }
         )
     return rows
+
+
+# Larger instances, past what HiGHS solves: the starts compared, the whole LP as the reference.
+LARGE_CASES = ((10_000, 60), (20_000, 100))
+LARGE_SECTION = "travel under a balance band, larger instances (starts compared)"
+
+
+def run_large(
+    cases: list[tuple[int, int]] | None = None,
+    time_limit: float = 30.0,
+    seed: int = 0,
+    band: float = BAND,
+) -> list[dict]:
+    """The search from three starts on instances too large for the exact MILP.
+
+    `today` (the start `auto` takes past `AUTO_LP_COLUMNS`), `lp` (the default: lists priced
+    down to `LP_COLUMNS` columns) and `lp-whole` (the LP over the whole lists, doubled while
+    it cannot meet the band). Each start is followed by the default search with `time_limit`.
+
+    Returns
+    -------
+    list of dict
+        section, instance, n, p_or_m, band, start, travel (km), feasible, lp_travel (the
+        LP's optimum in km, before rounding; None from today), seconds (construction and
+        search, compilation excluded), versus_whole_percent (travel against lp-whole's).
+    """
+    _warm_up(seed)
+    rows = []
+    for n_accounts, n_reps in cases or LARGE_CASES:
+        problem = build_problem(
+            band_instance(n_accounts, n_reps, seed=seed, band=band),
+            travel_objective(band_rules(band)),
+        )
+        settings = SolverSettings(time_limit=time_limit, seed=seed, raise_infeasible=False)
+        weights = _objective_weights(problem, candidate_lists(problem, settings.candidates))
+        found = {}
+        for start in ("today", "lp", "lp-whole"):
+            started = time.perf_counter()
+            lp_travel = None
+            if start == "today":
+                design = optimize(problem, replace(settings, construction="today"))
+            else:
+                relaxation = lp_construction(
+                    problem,
+                    weights,
+                    settings.candidates,
+                    lp_columns=sys.maxsize if start == "lp-whole" else None,
+                )
+                lp_travel = relaxation.objective / weights[TRAVEL]
+                design = optimize(problem, settings, start=relaxation.design)
+            found[start] = design.evaluation.objectives["travel"]
+            rows.append(
+                {
+                    "section": LARGE_SECTION,
+                    "instance": case_name(n_accounts, n_reps, seed),
+                    "n": n_accounts,
+                    "p_or_m": n_reps,
+                    "band": band,
+                    "start": start,
+                    "travel": found[start],
+                    "feasible": design.feasible,
+                    "lp_travel": lp_travel,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+        for row in rows[-3:]:
+            row["versus_whole_percent"] = 100.0 * (row["travel"] / found["lp-whole"] - 1.0)
+    return rows
+
+
+if __name__ == "__main__":
+    from engine.benchmarks.quality import format_rows
+
+    print(format_rows(run_large()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine import relaxation
 from engine.benchmarks.milp import band_instance, band_rules, solve_exact, travel_objective
 from engine.candidates import candidate_lists, with_design
 from engine.construct import from_today
@@ -112,6 +113,38 @@ def test_without_a_band_auto_starts_from_today():
     design = optimize(problem, SolverSettings(max_moves=0, raise_infeasible=False))
     assert design.construction == "today"
     assert np.array_equal(design.assignment, from_today(problem))
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_past_its_column_budget_the_lp_keeps_the_best_priced_reps_and_stays_near_the_whole_lp(
+    seed, monkeypatch
+):
+    problem = build_problem(band_instance(600, 12, seed=seed), travel_objective(band_rules()))
+    weights = _objective_weights(problem, candidate_lists(problem, 8))
+    whole = lp_construction(problem, weights)
+    lists = candidate_lists(problem, 12)
+    # 600 accounts × 12 listed reps = 7,200 columns, priced down to 1,500.
+    priced_lists = relaxation._priced_lists(problem, lists, weights, 1500)
+    kept = priced_lists.rep >= 0
+    assert kept[:, 0].all()  # every account keeps a rep
+    assert 1500 <= kept.sum() < lists.rep.size
+    for i in range(problem.n_accounts):  # a subset of the list, in its order, distances kept
+        listed = list(lists.rep[i])
+        positions = [listed.index(j) for j in priced_lists.rep[i, kept[i]]]
+        assert positions == sorted(positions)
+        np.testing.assert_array_equal(
+            priced_lists.distance[i, kept[i]], lists.distance[i, positions]
+        )
+    priced = lp_construction(problem, weights, lp_columns=1500)
+    assert whole.violation == 0 and priced.violation == 0
+    # Fewer columns: never below the whole LP, and here within 1 % of it.
+    assert whole.objective * (1 - 1e-9) <= priced.objective <= 1.01 * whole.objective
+    monkeypatch.setattr(relaxation, "LP_COLUMNS", 1500)  # the search's own LP is priced too
+    design = optimize(problem, SolverSettings(time_limit=10.0))
+    assert design.construction == "lp" and design.feasible
+    assert np.array_equal(
+        design.assignment, optimize(problem, SolverSettings(time_limit=10.0)).assignment
+    )
 
 
 def test_the_lists_hold_each_account_s_start_rep_nearest_first(band_problem):
