@@ -50,10 +50,10 @@ from kernels.prices import rule_prices
 MIN_CANDIDATES = 16
 # The LP takes at most this many columns, or two per account if more: longer lists are priced
 # down to it (`_priced_lists`). On 20,000 × 100 under a ±5 % band the priced LP and search
-# took 8.5 s to travel 32.88 km; the whole lists (doubled to 32) 64 s to 32.69 km.
+# took 7.3 s to travel 32.88 km; the whole lists (doubled to 32) 61 s to 32.69 km.
 LP_COLUMNS = 100_000
 # `auto` construction uses the LP up to this many listed pairs (accounts × list length):
-# 20,000 × 16 took 3 s to price and 5 s to solve; 100,000 × 16 took 27 s.
+# 20,000 × 16 took 7 s with the search; the construction alone took 27 s at 100,000 × 16.
 AUTO_LP_COLUMNS = 400_000
 # Lists double while the rules cannot be met, up to every rep or this many listed pairs.
 MAX_COLUMNS = 1_000_000
