@@ -248,7 +248,7 @@ def optimize(
         construction = "start"
     else:
         construction = resolved_construction(problem, settings)
-        design = _construct(problem, settings, candidates, construction, progress)
+        design = _construct(problem, settings, candidates, construction, progress, started)
     candidates = with_design(problem, candidates, design)
 
     run = _Search(problem, settings, candidates, design, progress, started)
@@ -295,6 +295,7 @@ def _construct(
     candidates: Candidates,
     construction: str,
     progress: bool,
+    started: float,
 ) -> np.ndarray:
     if construction == "today":
         return from_today(problem, candidates)
@@ -302,12 +303,17 @@ def _construct(
         return greedy_regret(problem, candidates)
     if construction == "lp":
         weights = _objective_weights(problem, candidates)
+        if progress:  # the LP can take seconds: say so before, in the search's format
+            print(
+                f"[optimize] {time.perf_counter() - started:7.2f}s  construction lp",
+                file=sys.stderr,
+            )
         relaxation = lp_construction(problem, weights, settings.candidates)
         if progress:
             print(
-                f"construction lp: {relaxation.candidates} reps per account, "
-                f"{relaxation.fractional:,} accounts split, violation {relaxation.violation:.3g}, "
-                f"{relaxation.seconds:.1f} s",
+                f"[optimize] {time.perf_counter() - started:7.2f}s  {'construction lp done':<28} "
+                f"{relaxation.columns:,} columns ({relaxation.candidates} reps per account), "
+                f"{relaxation.fractional:,} accounts split, violation {relaxation.violation:.3g}",
                 file=sys.stderr,
             )
         return place_misplaced(problem, relaxation.design, candidates)

@@ -83,6 +83,8 @@ class Relaxation:
         lower bound on them over all designs that meet the modelled rules.
     candidates : int
         List length of the final LP.
+    columns : int
+        Columns of the final LP: accounts × `candidates`, or fewer when priced down.
     fractional : int
         Accounts the LP optimum split between reps.
     violation : float
@@ -94,6 +96,7 @@ class Relaxation:
     design: np.ndarray
     objective: float
     candidates: int
+    columns: int
     fractional: int
     violation: float
     seconds: float
@@ -173,6 +176,7 @@ def lp_construction(
         design=design,
         objective=objective,
         candidates=k,
+        columns=int(model.cost.size),
         fractional=fractional,
         violation=violation,
         seconds=time.perf_counter() - started,

@@ -58,8 +58,8 @@ def rules_met_by(problem, design, margin: float = 0.01) -> Rules:
     )
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_lp_optimum_is_below_every_design_that_meets_the_rules(seed):
+def every_rule_problem(seed: int):
+    """80 southwest accounts, 5 reps, every linear rule on and just met by today's design."""
     accounts, reps = generate_instance("southwest", seed=seed, n_accounts=80, n_reps=5)
     loose = instance_from_tables(accounts, reps, Rules(**NO_RULES))
     plain = build_problem(loose, Objective(DEFAULT_WEIGHTS, 1.3, Rules(**NO_RULES)))
@@ -68,6 +68,12 @@ def test_lp_optimum_is_below_every_design_that_meets_the_rules(seed):
     problem = build_problem(
         instance_from_tables(accounts, reps, rules), Objective(DEFAULT_WEIGHTS, 1.3, rules)
     )
+    return problem, today
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lp_optimum_is_below_every_design_that_meets_the_rules(seed):
+    problem, today = every_rule_problem(seed)
     assert evaluate(problem, today).feasible  # the rules were set so that today meets them
     weights = _objective_weights(problem, candidate_lists(problem, 8))
 
@@ -80,6 +86,31 @@ def test_lp_optimum_is_below_every_design_that_meets_the_rules(seed):
     assert rounded.shape == (80,) and (rounded >= 0).all() and (rounded < problem.n_reps).all()
     if evaluate(problem, rounded).feasible:
         assert relaxation.objective <= linear_cost(problem, weights, rounded) + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_priced_lp_with_every_rule_keeps_the_rules_and_never_beats_the_whole_lp(seed):
+    problem, today = every_rule_problem(seed)
+    # The rows the prices work on: band, capacity, accounts per territory, potential change,
+    # each met by today's design (which meets every rule) and not met by all on one rep.
+    rep_rules = relaxation._rep_rules(problem)
+    assert rep_rules.coefficient.shape == (4, 80)
+    for design, meets in ((today, True), (np.zeros(80, dtype=np.int64), False)):
+        held = np.stack(
+            [np.bincount(design, weights=c, minlength=5) for c in rep_rules.coefficient]
+        )
+        load = held / rep_rules.scale
+        within = (load >= rep_rules.lower - 1e-9) & (load <= rep_rules.upper + 1e-9)
+        assert within.all() == meets
+
+    weights = _objective_weights(problem, candidate_lists(problem, 8))
+    whole = lp_construction(problem, weights, candidates=5)
+    priced = lp_construction(problem, weights, candidates=5, lp_columns=160)
+    assert priced.columns < whole.columns == int(candidate_lists(problem, 5).count.sum())
+    assert priced.design.shape == (80,) and (priced.design >= 0).all()
+    # Today meets every rule, and the prices keep enough columns for the LP to meet them too.
+    assert priced.violation <= 1e-7
+    assert priced.objective >= whole.objective - 1e-9
 
 
 @pytest.fixture(scope="module")
