@@ -12,10 +12,10 @@ band, capacity, accounts per territory, the potential change and the disruption 
 Contiguity is not modelled. Rule rows are elastic at a high price, so an LP that no
 assignment within the lists satisfies still solves; its lists are then widened.
 
-Past `LP_COLUMNS` the lists are priced down first: per-rep prices on the rules, found by a
-Numba kernel (kernels/prices.py) in the way the LP's duals would price them, rank each
-listed rep by its reduced cost, and only the cheapest enter the LP (a restricted master
-problem, without the column generation that would make it exact).
+Past `WHOLE_LP_COLUMNS` the LP is solved by column generation: per-rep prices on the rules,
+found by a Numba kernel (kernels/prices.py) in the way the LP's duals would price them, rank
+each listed rep by its reduced cost; the cheapest start the LP, and the LP's own duals then
+call in every listed column that would improve it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csr_array, hstack, vstack
 
 from engine.candidates import Candidates, candidate_lists
@@ -48,17 +48,23 @@ from kernels.prices import rule_prices
 # Each account's LP list: at least this many reps (a wider choice than the search's lists pays
 # under a band: the optimum sends some accounts past their nearest reps).
 MIN_CANDIDATES = 16
-# The LP takes at most this many columns, or two per account if more: longer lists are priced
-# down to it (`_priced_lists`). On 20,000 × 100 under a ±5 % band the priced LP and search
-# took 7.3 s to travel 32.88 km; the whole lists (doubled to 32) 61 s to 32.69 km.
-LP_COLUMNS = 100_000
+# Up to this many columns (accounts × list length) the LP takes the whole lists.
+WHOLE_LP_COLUMNS = 100_000
+# Past it, the LP starts from this many columns (or two per account if more), the listed reps
+# of least reduced cost under rule prices (`_priced_columns`), and columns join while the LP's
+# duals ask for them (`_generate_columns`). On 20,000 × 100 under a ±5 % band that took 15 s
+# to the whole lists' optimum (64,000 of 320,000 columns); the whole LP took 61 s.
+LP_COLUMNS = 50_000
 # `auto` construction uses the LP up to this many listed pairs (accounts × list length):
 # 20,000 × 16 took 7 s with the search; the construction alone took 27 s at 100,000 × 16.
 AUTO_LP_COLUMNS = 400_000
 # Lists double while the rules cannot be met, up to every rep or this many listed pairs.
 MAX_COLUMNS = 1_000_000
-# Price updates of `_priced_lists`; 20,000 × 16 pairs take about 1 s.
+# Price updates of `_priced_columns`; 20,000 × 16 pairs take about 1 s.
 PRICE_ROUNDS = 1000
+# Rounds of column generation from the priced columns (each solves the LP once).
+GENERATION_ROUNDS = 6
+_REDUCED_COST = 1e-9  # a column enters below minus this
 # Price of one unit of a rule row's violation (rows are scaled to order 1): far above any
 # objective, so the LP meets every rule it can.
 VIOLATION_PRICE = 1e6
@@ -106,7 +112,7 @@ def lp_construction(
     problem: Problem,
     weights: np.ndarray,
     candidates: int = 8,
-    lp_columns: int | None = None,
+    whole_columns: int | None = None,
 ) -> Relaxation:
     """Solve the assignment LP and round it (module docstring).
 
@@ -122,9 +128,9 @@ def lp_construction(
         The search's normalised objective weights (only the linear objectives are read).
     candidates : int
         The search's list length; the LP uses at least `MIN_CANDIDATES`.
-    lp_columns : int, optional
-        Longer lists are priced down to this many columns (at least two per account); default
-        `LP_COLUMNS`.
+    whole_columns : int, optional
+        Up to this many columns the LP takes the whole lists (default `WHOLE_LP_COLUMNS`);
+        past it, column generation starts from at most this many, or `LP_COLUMNS`.
 
     Returns
     -------
@@ -134,18 +140,18 @@ def lp_construction(
     started = time.perf_counter()
     n_accounts, n_reps = problem.n_accounts, problem.n_reps
     k = min(max(candidates, MIN_CANDIDATES), n_reps)
-    lp_columns = LP_COLUMNS if lp_columns is None else lp_columns
+    whole_columns = WHOLE_LP_COLUMNS if whole_columns is None else whole_columns
+    start_columns = max(min(LP_COLUMNS, whole_columns), 2 * n_accounts)
     while True:
         lists = candidate_lists(problem, k)
-        priced = n_accounts * k > max(lp_columns, 2 * n_accounts)
-        if priced:
-            lists = _priced_lists(problem, lists, weights, lp_columns)
         model = _model(problem, lists, weights)
-        x, violation = _solve(model)
+        if model.cost.size > max(whole_columns, start_columns):
+            start = _priced_columns(problem, lists, weights, start_columns)[lists.rep >= 0]
+            model, x, violation = _generate_columns(model, start, start_columns)
+        else:
+            x, violation = _solve(model)
         widest = k >= n_reps or n_accounts * min(2 * k, n_reps) > MAX_COLUMNS
-        # A priced LP's violation says as much about the prices as about the lists: wider
-        # lists priced again cost more than the search's repair of what is left.
-        if violation <= _FEASIBLE or widest or priced:
+        if violation <= _FEASIBLE or widest:
             break
         k = min(2 * k, n_reps)
     objective = float(model.cost @ x)
@@ -211,17 +217,16 @@ def _model(problem: Problem, lists: Candidates, weights: np.ndarray) -> _Model:
     )
 
 
-def _priced_lists(
-    problem: Problem, lists: Candidates, weights: np.ndarray, lp_columns: int
-) -> Candidates:
-    """Each account's listed reps cut down to the LP's budget by reduced cost under rule prices.
+def _priced_columns(
+    problem: Problem, lists: Candidates, weights: np.ndarray, n_columns: int
+) -> np.ndarray:
+    """bool[n_accounts, k]: the listed reps of least reduced cost under rule prices.
 
     Prices on the per-rep rules (`kernels.prices.rule_prices`) approximate the LP's duals; a
     listed rep whose cost plus priced rule use is far above the account's best would not be in
-    the LP's optimum. The `lp_columns` (at least two per account) cheapest of those differences
-    are kept, each account's best among them, nearest first as in `lists`.
+    the LP's optimum. The `n_columns` cheapest of those differences are kept (more on a tie),
+    each account's best among them.
     """
-    n_accounts = problem.n_accounts
     account, slot = np.nonzero(lists.rep >= 0)
     cost = np.full(lists.rep.shape, np.inf)
     cost[account, slot] = _column_cost(
@@ -246,16 +251,46 @@ def _priced_lists(
     priced = cost + np.einsum("ri,rik->ik", rep_rules.coefficient, (price * inverse_scale)[:, rep])
     priced = np.where(listed, priced, np.inf)
     reduced = priced - priced.min(axis=1, keepdims=True)
-    budget = min(max(lp_columns, 2 * n_accounts), int(listed.sum()))
+    budget = min(n_columns, int(listed.sum()))
     margin = np.partition(reduced[listed], budget - 1)[budget - 1]
-    keep = listed & (reduced <= margin)
-    # Kept reps first, in their list order (nearest first); the rest padded out.
-    order = np.argsort(~keep, axis=1, kind="stable")
-    kept = np.take_along_axis(keep, order, axis=1)
-    return Candidates(
-        rep=np.where(kept, np.take_along_axis(lists.rep, order, axis=1), -1),
-        distance=np.where(kept, np.take_along_axis(lists.distance, order, axis=1), np.inf),
-    )
+    return listed & (reduced <= margin)
+
+
+def _generate_columns(
+    model: _Model, active: np.ndarray, n_columns: int
+) -> tuple[_Model, np.ndarray, float]:
+    """Solve the LP over the `active` columns of `model`, adding columns while they pay.
+
+    Column generation: the duals of the restricted LP price every column of `model`; a column
+    of negative reduced cost would improve it. The most negative (up to a quarter of
+    `n_columns` a round) join, until none is left (then the restricted optimum is the whole
+    LP's) or after `GENERATION_ROUNDS` solves.
+
+    Returns
+    -------
+    (the restricted model, its optimum x, its elastic violation)
+    """
+    active = active.copy()
+    n_accounts = int(model.account.max()) + 1
+    rounds = 0
+    while True:
+        columns = np.flatnonzero(active)  # in `model`'s order: account by account, nearest first
+        restricted = _Model(
+            account=model.account[columns],
+            rep=model.rep[columns],
+            cost=model.cost[columns],
+            rules=model.rules[:, columns],
+            lower=model.lower,
+            upper=model.upper,
+        )
+        x, violation, account_dual, rule_dual = _solve_with_duals(restricted, n_accounts)
+        rounds += 1
+        reduced = model.cost - account_dual[model.account] - model.rules.T @ rule_dual
+        entering = np.flatnonzero((reduced < -_REDUCED_COST) & ~active)
+        if entering.size == 0 or rounds == GENERATION_ROUNDS:
+            return restricted, x, violation
+        most = max(n_columns // 4, 1)
+        active[entering[np.argsort(reduced[entering], kind="stable")[:most]]] = True
 
 
 def _first_price_step(
@@ -271,6 +306,39 @@ def _first_price_step(
     )
     gap = float(np.median(runner_up)) if runner_up.size else 0.0
     return 0.1 * gap / use if gap > 0 and use > 0 else 1.0
+
+
+def _solve_with_duals(
+    model: _Model, n_accounts: int
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """As `_solve` (no columns fixed), with the duals of the account rows and the rule rows."""
+    n, n_rows = model.cost.size, model.lower.size
+    # Each rule row: a·x + e⁺ − e⁻ − s = 0 with lower ≤ s ≤ upper, so every row is an equality
+    # and its dual is its marginal.
+    elastic = _identity(n_rows)
+    assign = csr_array((np.ones(n), (model.account, np.arange(n))), shape=(n_accounts, n))
+    matrix = vstack(
+        [
+            hstack([assign, csr_array((n_accounts, 3 * n_rows))]),
+            hstack([model.rules, elastic, -elastic, -elastic]),
+        ],
+        format="csr",
+    )
+    cost = np.concatenate([model.cost, np.full(2 * n_rows, VIOLATION_PRICE), np.zeros(n_rows)])
+    low = np.concatenate([np.zeros(n + 2 * n_rows), model.lower])
+    high = np.concatenate([np.ones(n), np.full(2 * n_rows, np.inf), model.upper])
+    result = linprog(
+        cost,
+        A_eq=matrix,
+        b_eq=np.concatenate([np.ones(n_accounts), np.zeros(n_rows)]),
+        bounds=np.column_stack([low, high]),
+        method="highs",
+    )
+    if result.x is None:  # elastic rows make the LP feasible and bounded: a solver failure
+        raise RuntimeError(f"LP construction: HiGHS stopped with '{result.message}'")
+    dual = result.eqlin.marginals
+    violation = float(result.x[n : n + 2 * n_rows].sum())
+    return result.x[:n], violation, dual[:n_accounts], dual[n_accounts:]
 
 
 def _solve(model: _Model, fixed: np.ndarray | None = None) -> tuple[np.ndarray, float]:

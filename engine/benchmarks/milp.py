@@ -384,9 +384,10 @@ def run_large(
 ) -> list[dict]:
     """The search from three starts on instances too large for the exact MILP.
 
-    `today` (the start `auto` takes past `AUTO_LP_COLUMNS`), `lp` (the default: lists priced
-    down to `LP_COLUMNS` columns) and `lp-whole` (the LP over the whole lists, doubled while
-    it cannot meet the band). Each start is followed by the default search with `time_limit`.
+    `today` (the start `auto` takes past `AUTO_LP_COLUMNS`), `lp` (the default: column
+    generation from `LP_COLUMNS` priced columns) and `lp-whole` (the LP over the whole lists);
+    both LPs double their lists while they cannot meet the band. Each start is followed by the
+    default search with `time_limit`.
 
     Returns
     -------
@@ -415,7 +416,7 @@ def run_large(
                     problem,
                     weights,
                     settings.candidates,
-                    lp_columns=sys.maxsize if start == "lp-whole" else None,
+                    whole_columns=sys.maxsize if start == "lp-whole" else None,
                 )
                 lp_travel = relaxation.objective / weights[TRAVEL]
                 design = optimize(problem, settings, start=relaxation.design)
