@@ -52,11 +52,10 @@ MIN_CANDIDATES = 16
 WHOLE_LP_COLUMNS = 100_000
 # Past it, the LP starts from this many columns (or two per account if more), the listed reps
 # of least reduced cost under rule prices (`_priced_columns`), and columns join while the LP's
-# duals ask for them (`_generate_columns`). On 20,000 × 100 under a ±5 % band that took 15 s
-# to the whole lists' optimum (64,000 of 320,000 columns); the whole LP took 61 s.
+# duals ask for them (`_generate_columns`). On 20,000 × 100 under a ±5 % band that reached the
+# whole lists' optimum with 63,584 of 320,000 columns, 16.5 s with the search; the whole LP 70 s.
 LP_COLUMNS = 50_000
-# `auto` construction uses the LP up to this many listed pairs (accounts × list length):
-# 20,000 × 16 took 7 s with the search; the construction alone took 27 s at 100,000 × 16.
+# `auto` construction uses the LP up to this many listed pairs (accounts × list length).
 AUTO_LP_COLUMNS = 400_000
 # Lists double while the rules cannot be met, up to every rep or this many listed pairs.
 MAX_COLUMNS = 1_000_000
