@@ -277,9 +277,9 @@ def resolved_construction(problem: Problem, settings: SolverSettings) -> str:
     """The construction to run: `auto` is `lp` under a balance band, else `today`.
 
     A tight band is where moves from today stall (engine/relaxation.py); without one, today's
-    assignment is the start that disrupts least. Past `AUTO_LP_COLUMNS` listed pairs even the
-    priced LP takes far longer than the search it would help, so `auto` starts from today there
-    (`lp` can be asked for).
+    assignment is the start that disrupts least. Past `AUTO_LP_COLUMNS` listed pairs the LP,
+    column generation included, takes far longer than the search it would help, so `auto`
+    starts from today there (`lp` can be asked for).
     """
     if settings.construction != "auto":
         return settings.construction
