@@ -310,7 +310,11 @@ def _first_price_step(
 def _solve_with_duals(
     model: _Model, n_accounts: int
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """As `_solve` (no columns fixed), with the duals of the account rows and the rule rows."""
+    """As `_solve` (no columns fixed), with the duals of the account rows and the rule rows.
+
+    scipy's `milp` returns no duals, so this LP goes through `linprog`; `_solve` stays on
+    `milp`, whose optimal vertices the whole-lists path and its records were measured with.
+    """
     n, n_rows = model.cost.size, model.lower.size
     # Each rule row: a·x + e⁺ − e⁻ − s = 0 with lower ≤ s ≤ upper, so every row is an equality
     # and its dual is its marginal.
