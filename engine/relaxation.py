@@ -145,7 +145,7 @@ def lp_construction(
         lists = candidate_lists(problem, k)
         model = _model(problem, lists, weights)
         if model.cost.size > max(whole_columns, start_columns):
-            start = _priced_columns(problem, lists, weights, start_columns)[lists.rep >= 0]
+            start = _priced_columns(problem, lists, model.cost, start_columns)[lists.rep >= 0]
             model, x, violation = _generate_columns(model, start, start_columns)
         else:
             x, violation = _solve(model)
@@ -217,20 +217,18 @@ def _model(problem: Problem, lists: Candidates, weights: np.ndarray) -> _Model:
 
 
 def _priced_columns(
-    problem: Problem, lists: Candidates, weights: np.ndarray, n_columns: int
+    problem: Problem, lists: Candidates, column_cost: np.ndarray, n_columns: int
 ) -> np.ndarray:
     """bool[n_accounts, k]: the listed reps of least reduced cost under rule prices.
 
     Prices on the per-rep rules (`kernels.prices.rule_prices`) approximate the LP's duals; a
     listed rep whose cost plus priced rule use is far above the account's best would not be in
     the LP's optimum. The `n_columns` cheapest of those differences are kept (more on a tie),
-    each account's best among them.
+    each account's best among them. `column_cost` is `_model(problem, lists, ...).cost`.
     """
-    account, slot = np.nonzero(lists.rep >= 0)
+    listed = lists.rep >= 0
     cost = np.full(lists.rep.shape, np.inf)
-    cost[account, slot] = _column_cost(
-        problem, lists, account, slot, lists.rep[account, slot], weights
-    )
+    cost[listed] = column_cost  # the model's columns run in the lists' row-major order
     rep_rules = _rep_rules(problem)
     inverse_scale = 1.0 / rep_rules.scale
     price = np.zeros_like(rep_rules.lower)
@@ -245,7 +243,6 @@ def _priced_columns(
         _first_price_step(cost, rep_rules.coefficient, inverse_scale),
         price,
     )
-    listed = lists.rep >= 0
     rep = np.where(listed, lists.rep, 0)
     priced = cost + np.einsum("ri,rik->ik", rep_rules.coefficient, (price * inverse_scale)[:, rep])
     priced = np.where(listed, priced, np.inf)

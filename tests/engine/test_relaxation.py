@@ -156,7 +156,8 @@ def test_past_its_column_budget_the_lp_starts_from_priced_reps_and_reaches_the_w
     whole = lp_construction(problem, weights)
     lists = candidate_lists(problem, 12)
     # 600 accounts × up to 12 listed reps, priced down to 1,500 columns to start with.
-    kept = relaxation._priced_columns(problem, lists, weights, 1500)
+    column_cost = relaxation._model(problem, lists, weights).cost
+    kept = relaxation._priced_columns(problem, lists, column_cost, 1500)
     assert kept.shape == lists.rep.shape and not (kept & (lists.rep < 0)).any()
     assert kept.any(axis=1).all()  # every account keeps a rep
     assert 1500 <= kept.sum() < lists.count.sum()
