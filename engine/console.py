@@ -22,13 +22,13 @@ def describe_instance(instance: Instance) -> str:
         f"{len(acc.segment_names)} segments",
         f"reps        {reps.n_reps:,} ({int((reps.status == NEW).sum())} new, "
         f"{int((reps.status == LEAVING).sum())} leaving, {int(reps.specialist.sum())} specialists)",
-        f"potential   {_money(acc.potential.sum())} total, median account "
-        f"{_money(float(np.median(acc.potential)))}, largest {_money(acc.potential.max())}",
+        f"potential   {money(acc.potential.sum())} total, median account "
+        f"{money(float(np.median(acc.potential)))}, largest {money(acc.potential.max())}",
         f"workload    {workload:,.0f} h against {capacity:,.0f} h of capacity "
         f"({workload / capacity:.0%} utilised)"
         if capacity > 0
         else f"workload    {workload:,.0f} h",
-        f"today       territory potential {_money(held.min())} .. {_money(held.max())} "
+        f"today       territory potential {money(held.min())} .. {money(held.max())} "
         f"across {int(staying.sum())} staying reps",
         f"            {int((acc.current_rep < 0).sum()):,} unassigned, "
         f"{int(acc.locked.sum()):,} locked, "
@@ -55,7 +55,8 @@ def _number(value: float) -> str:
     return f"{value:.4f}"
 
 
-def _money(value: float) -> str:
+def money(value: float) -> str:
+    """A sum of money as a planner reads it: $1.23M, $45K, $678."""
     value = float(value)
     if abs(value) >= 1e6:
         return f"${value / 1e6:,.2f}M"

@@ -37,12 +37,24 @@ def rep_labels(problem: Problem, assignment: np.ndarray) -> list[str | None]:
     return [ids[j] if j >= 0 else None for j in assignment.tolist()]
 
 
-def designs_table(problem: Problem, designs: Sequence[NamedDesign]) -> pa.Table:
-    """One row per design: label, objectives, metrics, violations, feasible, assignment."""
+def designs_table(
+    problem: Problem, designs: Sequence[NamedDesign], recommended: str | None = None
+) -> pa.Table:
+    """One row per design: label, objectives, metrics, violations, feasible, assignment.
+
+    Each row carries its accounts' ids (`account_ids`) beside the rep ids (`assignment`), so a
+    design is read back by account id whatever the row order of the accounts file
+    (`design_from_table`). `recommended` marks the design a run recommends (column
+    `recommended`), the one `terrasim export` writes by default.
+    """
+    account_ids = problem.instance.accounts.ids.tolist()
     rows = []
     for d in designs:
         row = {"design": d.label, **(d.extra or {}), **d.evaluation.row()}
+        row["account_ids"] = account_ids
         row["assignment"] = rep_labels(problem, d.assignment)
+        if recommended is not None:
+            row["recommended"] = d.label == recommended
         rows.append(row)
     # Every key of every row: a key that only later designs carry must not be dropped.
     keys = list(dict.fromkeys(k for row in rows for k in row))
@@ -50,9 +62,11 @@ def designs_table(problem: Problem, designs: Sequence[NamedDesign]) -> pa.Table:
 
 
 def moves_table(problem: Problem, design: NamedDesign) -> pa.Table:
-    """Each account the design moves from today's rep, with the objective deltas of that move.
+    """Each account whose owner the design changes, with the objective deltas of that change.
 
-    The deltas are those of the single shift from today's assignment: what moving this
+    Column `change` says which kind (`change_kinds`): moved, newly_covered or uncovered. The
+    metric `accounts_moved` counts the moved and uncovered rows, not the newly covered. The
+    deltas are those of the single shift from today's assignment: what moving this
     account alone does to each objective.
     """
     today = np.ascontiguousarray(problem.accounts.current_rep)
@@ -96,6 +110,7 @@ def moves_table(problem: Problem, design: NamedDesign) -> pa.Table:
         "account_name": acc.names[moved].tolist(),
         "from_rep": [ids[j] if j >= 0 else None for j in today[moved]],
         "to_rep": [ids[j] if j >= 0 else None for j in design.assignment[moved]],
+        "change": change_kinds(today[moved], design.assignment[moved]).tolist(),
         "potential": acc.potential[moved],
         "workload": acc.workload[moved],
         "relationship_years": acc.relationship_years[moved],
@@ -142,24 +157,74 @@ def transitions_table(problem: Problem, design: NamedDesign) -> pa.Table:
     )
 
 
+CHANGES = ("kept", "moved", "newly_covered", "uncovered")
+
+
+def change_kinds(today: np.ndarray, assignment: np.ndarray) -> np.ndarray:
+    """What each account's row changes in the CRM: one of `CHANGES` per account.
+
+    kept: same rep as today (or unassigned both times); moved: from one rep to another;
+    newly_covered: unassigned today, a rep now; uncovered: a rep today, none now. An account
+    counts as moved in the metrics (`accounts_moved`) when it is moved or uncovered.
+    """
+    kind = np.zeros(assignment.shape[0], dtype=np.int64)
+    had, has = today >= 0, assignment >= 0
+    kind[had & has & (assignment != today)] = 1
+    kind[~had & has] = 2
+    kind[had & ~has] = 3
+    return np.asarray(CHANGES, dtype=object)[kind]
+
+
 def assignment_table(problem: Problem, assignment: np.ndarray) -> pa.Table:
-    """account_id, rep_id, moved: the file a CRM imports (DESIGN §6)."""
+    """account_id, rep_id, previous_rep, change: the file a CRM imports (DESIGN §6)."""
     acc = problem.instance.accounts
     return pa.table(
         {
             "account_id": acc.ids.tolist(),
             "rep_id": [r or "" for r in rep_labels(problem, assignment)],
-            "moved": (assignment != acc.current_rep) & (acc.current_rep >= 0),
+            "previous_rep": [r or "" for r in rep_labels(problem, acc.current_rep)],
+            "change": change_kinds(acc.current_rep, assignment).tolist(),
         }
     )
+
+
+def recommended_label(table: pa.Table, source: str) -> str:
+    """The label of the design a designs or frontier table marks as recommended."""
+    labels = table.column("design").to_pylist() if "design" in table.column_names else []
+    flags = table.column("recommended").to_pylist() if "recommended" in table.column_names else []
+    marked = [label for label, flag in zip(labels, flags, strict=True) if flag]
+    if not marked:
+        raise InputError(
+            source,
+            "recommended",
+            f"marks no design as recommended; name one with design=LABEL; designs: {labels[:20]}",
+        )
+    return marked[0]
 
 
 def design_from_table(
     table: pa.Table, source: str, which: str, problem: Problem
 ) -> tuple[str, np.ndarray]:
-    """Pick one design of a designs or frontier table, by label or row number, as rep indices."""
-    if "assignment" not in table.column_names or "design" not in table.column_names:
-        raise InputError(source, "assignment", "is not a designs or frontier file (no assignment)")
+    """Pick one design of a designs or frontier table, by label or row number, as rep indices.
+
+    The design is matched to the problem's accounts by account id (column `account_ids`), never
+    by row position: the accounts file may list them in any order, but it must hold the same
+    accounts, and the reps named must be the problem's.
+
+    Raises
+    ------
+    InputError
+        No such design; a file without account ids; accounts missing from the design or from
+        the input (up to 10 of each named); a rep the input does not have.
+    """
+    for column in ("design", "assignment", "account_ids"):
+        if column not in table.column_names:
+            what = (
+                "no account ids: written by an older terrasim; run it again"
+                if column == "account_ids" and "assignment" in table.column_names
+                else f"is not a designs or frontier file (no column '{column}')"
+            )
+            raise InputError(source, column, what)
     labels = table.column("design").to_pylist()
     if which in labels:
         row = labels.index(which)
@@ -167,19 +232,40 @@ def design_from_table(
         row = int(which)
     else:
         raise InputError(source, "design", f"has no design '{which}'; designs: {labels[:20]}")
+    account_ids = table.column("account_ids")[row].as_py()
     rep_ids = table.column("assignment")[row].as_py()
-    if len(rep_ids) != problem.n_accounts:
-        raise InputError(
-            source,
-            "assignment",
-            f"has {len(rep_ids)} accounts but the input has {problem.n_accounts}: "
-            "another instance?",
-        )
+    if len(account_ids) != len(rep_ids):
+        raise InputError(source, "account_ids", "and assignment differ in length: a damaged file")
+    position = _account_positions(account_ids, source, problem)
     index = {r: j for j, r in enumerate(problem.instance.reps.ids)}
     unknown = [r for r in rep_ids if r is not None and r not in index]
     if unknown:
         raise InputError(
             source, "assignment", f"names reps not in the input: {sorted(set(unknown))[:10]}"
         )
-    assignment = np.array([index[r] if r is not None else -1 for r in rep_ids], dtype=np.int64)
+    assignment = np.full(problem.n_accounts, -1, dtype=np.int64)
+    assignment[position] = [index[r] if r is not None else -1 for r in rep_ids]
     return labels[row], assignment
+
+
+def _account_positions(account_ids: list[str], source: str, problem: Problem) -> np.ndarray:
+    """Row of each of a design's accounts in the problem, or an error naming the differences."""
+    ids = problem.instance.accounts.ids.tolist()
+    position = {a: i for i, a in enumerate(ids)}
+    extra = [a for a in account_ids if a not in position]
+    listed = set(account_ids)
+    missing = [a for a in ids if a not in listed]
+    if extra or missing or len(listed) != len(account_ids):
+        parts = []
+        if missing:
+            parts.append(f"misses {len(missing):,} account(s) of the input, e.g. {missing[:10]}")
+        if extra:
+            parts.append(f"has {len(extra):,} account(s) the input lacks, e.g. {extra[:10]}")
+        if not parts:
+            parts.append("lists an account twice")
+        raise InputError(
+            source,
+            "account_ids",
+            "does not hold the input's accounts: " + "; ".join(parts) + " (another instance?)",
+        )
+    return np.array([position[a] for a in account_ids], dtype=np.int64)

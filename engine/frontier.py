@@ -27,6 +27,7 @@ from engine.candidates import Candidates, candidate_lists
 from engine.designs import NamedDesign, designs_table
 from engine.errors import TerrasimError
 from engine.evaluate import FEASIBILITY_TOLERANCE, evaluate
+from engine.infeasibility import check_forced_moves, no_feasible_design_error
 from engine.optimize import Design, SolverSettings, optimize
 from engine.problem import Problem, rule_arrays
 from kernels.arrays import (
@@ -900,8 +901,16 @@ def frontier(
     Returns
     -------
     FrontierResult
+        Its `recommended` design is always feasible.
+
+    Raises
+    ------
+    InfeasibleError
+        Moves forced by the team exceed the disruption budget, or no frontier design meets
+        every hard rule (the closest one's broken rules and accounts named).
     """
     check_frontier_settings(frontier_settings)
+    check_forced_moves(problem)
     fs = frontier_settings
     started = time.perf_counter()
     objectives = tuple(fs.objectives)
@@ -982,8 +991,6 @@ def frontier(
     feasible = np.array([d.evaluation.feasible for d in designs])
     reference = reference_point(problem, objectives)
     volume = hypervolume(values[feasible] / reference, np.ones(len(objectives)))
-    chosen = np.flatnonzero(feasible) if feasible.any() else np.arange(len(designs))
-    recommended = designs[int(chosen[knee(values[chosen])])]
     report("frontier", len(designs))
     if clock:
         print(
@@ -993,6 +1000,12 @@ def frontier(
             "or frontier.point_time_limit, or lower the work, to make it repeatable)",
             file=sys.stderr,
         )
+    if not feasible.any():
+        # Never recommend a design that breaks a hard rule: report it as optimize does.
+        cut = f" (a time limit stopped {', '.join(clock)}: raise it)" if clock else ""
+        raise no_feasible_design_error(problem, designs, "frontier design", cut)
+    chosen = np.flatnonzero(feasible)
+    recommended = designs[int(chosen[knee(values[chosen])])]
     return FrontierResult(
         designs=designs,
         recommended=recommended,
@@ -1080,9 +1093,7 @@ def frontier_table(problem: Problem, result: FrontierResult) -> pa.Table:
         )
         for d in result.designs
     ]
-    table = designs_table(problem, rows)
-    recommended = [d.label == result.recommended.label for d in result.designs]
-    table = table.append_column("recommended", pa.array(recommended, type=pa.bool_()))
+    table = designs_table(problem, rows, recommended=result.recommended.label)
     details = {
         "objectives": list(result.objectives),
         "hypervolume": "feasible designs, each objective divided by its reference value "

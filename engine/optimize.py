@@ -11,14 +11,13 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from engine.candidates import Candidates, blocking_rules, candidate_lists, with_design
+from engine.candidates import Candidates, candidate_lists, with_design
 from engine.construct import CONSTRUCTIONS, from_today, greedy_regret, greenfield, place_misplaced
-from engine.errors import InfeasibleError, TerrasimError
+from engine.errors import TerrasimError
 from engine.evaluate import FEASIBILITY_TOLERANCE, Evaluation, evaluate
+from engine.infeasibility import broken_rule_error, check_forced_moves, unplaceable_error
 from engine.problem import Problem
 from engine.relaxation import AUTO_LP_COLUMNS, MIN_CANDIDATES, lp_construction
 from kernels import search
@@ -28,20 +27,10 @@ from kernels.arrays import (
     OBJECTIVE_NAMES,
     POTENTIAL,
     RULE_BALANCE,
-    RULE_BARRED,
     RULE_CAPACITY,
     RULE_CONTIGUITY,
-    RULE_LEAVING,
-    RULE_LOCKED,
-    RULE_MAX_ACCOUNTS,
-    RULE_MAX_MOVED,
     RULE_MAX_MOVED_POTENTIAL,
-    RULE_MIN_ACCOUNTS,
     RULE_NAMES,
-    RULE_POTENTIAL_CHANGE,
-    RULE_PROTECTED,
-    RULE_REGIONS,
-    RULE_SPECIALISTS,
     TRAVEL,
     WORKLOAD,
 )
@@ -234,7 +223,10 @@ def optimize(
     candidates = candidate_lists(problem, settings.candidates)
     unplaceable = np.flatnonzero(candidates.rep[:, 0] < 0)
     if unplaceable.size:
-        raise _unplaceable_error(problem, unplaceable)
+        raise unplaceable_error(problem, unplaceable)
+    if start is None:
+        # A start design is the caller's (a frontier point): its budget is the caller's too.
+        check_forced_moves(problem)
 
     if start is not None:
         design = np.array(start, dtype=np.int64, copy=True)
@@ -269,7 +261,7 @@ def optimize(
         stopped=stopped,
     )
     if not design_out.feasible and settings.raise_infeasible:
-        raise _broken_rule_error(problem, assignment, evaluation, stopped, settings)
+        raise broken_rule_error(problem, assignment, evaluation, _why_stopped(stopped, settings))
     return design_out
 
 
@@ -651,126 +643,15 @@ def _accounts_by_rep(candidate_rep: np.ndarray, n_reps: int) -> dict[str, np.nda
     return {"rep_ptr": rep_ptr, "rep_account": rep_account}
 
 
-# -- infeasibility reports --------------------------------------------------------------------
-
-
-def _unplaceable_error(problem: Problem, accounts: np.ndarray) -> InfeasibleError:
-    blamed = blocking_rules(problem, accounts)
-    rule, first = next(iter(blamed.items()))
-    ids = problem.instance.accounts.ids
-    others = ", ".join(f"{r} ({len(a)})" for r, a in blamed.items() if r != rule)
-    message = f"{len(first)} account(s) have no rep the rules allow"
-    if others:
-        message += f"; also under {others}"
-    return InfeasibleError(rule, message, [str(ids[i]) for i in first])
-
-
-def _broken_rule_error(
-    problem: Problem,
-    design: np.ndarray,
-    evaluation: Evaluation,
-    stopped: str,
-    settings: SolverSettings,
-) -> InfeasibleError:
-    broken = {k: v for k, v in evaluation.violations.items() if v > FEASIBILITY_TOLERANCE}
-    rule = next(iter(broken))
-    involved = violating_accounts(problem, design, RULE_NAMES.index(rule))
-    ids = problem.instance.accounts.ids
-    summary = ", ".join(f"{k} {v:g}" for k, v in broken.items())
-    why = {
-        "time_limit": f"the search stopped at solver.time_limit ({settings.time_limit:g} s) "
-        "before it met every hard rule (raise the limit)",
-        "max_moves": f"the search stopped at solver.max_moves ({settings.max_moves}) "
-        "before it met every hard rule",
-    }.get(stopped, "the search found no design that meets every hard rule")
-    return InfeasibleError(
-        rule, f"{why} (still broken: {summary})", [str(ids[i]) for i in involved]
-    )
-
-
-def violating_accounts(problem: Problem, design: np.ndarray, rule: int) -> np.ndarray:
-    """Accounts involved in breaking one rule in a design (account indices, ascending).
-
-    The accounts on a wrong rep for unary rules; the accounts of the reps that break a
-    per-territory rule (capacity, balance, accounts per territory, potential change); the moved
-    accounts for a disruption budget; the accounts off their territory's largest connected
-    piece for contiguity.
-    """
-    acc, reps = problem.accounts, problem.reps
-    design = np.asarray(design, dtype=np.int64)
-    n_reps = problem.n_reps
-    held = design >= 0
-    rep = np.where(held, design, 0)
-    current = acc.current_rep
-    moved = (current >= 0) & (design != current)
-    if rule == RULE_LOCKED:
-        bad = acc.locked & (design != current)
-    elif rule == RULE_PROTECTED:
-        bad = acc.protected & moved
-    elif rule == RULE_REGIONS:
-        bad = held & ~reps.region_ok[rep, acc.region]
-    elif rule == RULE_SPECIALISTS:
-        bad = held & reps.specialist[rep] & ~reps.skill[rep, acc.segment]
-    elif rule == RULE_LEAVING:
-        bad = held & reps.leaving[rep]
-    elif rule == RULE_BARRED:
-        owner = np.repeat(np.arange(problem.n_accounts), np.diff(acc.barred_ptr))
-        hits = design[owner] == acc.barred_rep
-        bad = np.zeros(problem.n_accounts, dtype=bool)
-        bad[owner[hits]] = True
-    elif rule in (RULE_MAX_MOVED, RULE_MAX_MOVED_POTENTIAL):
-        bad = moved
-    elif rule == RULE_CONTIGUITY:
-        bad = _off_core(design, n_reps, acc.neighbour_ptr, acc.neighbour)
-    else:
-        bad_rep = _reps_breaking(problem, design, rule)
-        bad = held & bad_rep[rep]
-    return np.flatnonzero(bad)
-
-
-def _reps_breaking(problem: Problem, design: np.ndarray, rule: int) -> np.ndarray:
-    """bool[n_reps]: the reps that break a per-territory rule."""
-    acc, reps, rules = problem.accounts, problem.reps, problem.rules
-    held = design >= 0
-    totals = np.stack(
-        [np.bincount(design[held], weights=m[held], minlength=problem.n_reps) for m in acc.measures]
-    )
-    tol = FEASIBILITY_TOLERANCE
-    if rule == RULE_CAPACITY:
-        return totals[WORKLOAD] > reps.capacity * (1.0 + rules.capacity_slack) + tol
-    if rule == RULE_MIN_ACCOUNTS:
-        return (totals[2] < rules.min_accounts - tol) & ~reps.leaving
-    if rule == RULE_MAX_ACCOUNTS:
-        return totals[2] > rules.max_accounts + tol
-    if rule == RULE_POTENTIAL_CHANGE:
-        base = reps.baseline_potential
-        change = np.divide(totals[POTENTIAL], base, out=np.ones_like(base), where=base > 0) - 1.0
-        return (base > 0) & (np.abs(change) > rules.max_potential_change + tol)
-    if rule == RULE_BALANCE:
-        grand = acc.measures.sum(axis=1)
-        target = reps.target_share[None, :] * grand[:, None]
-        ratio = np.divide(totals, target, out=np.ones_like(totals), where=target > 0)
-        banded = np.isfinite(rules.band_tolerance)[:, None] & (target > 0)
-        outside = np.abs(ratio - 1.0) > rules.band_tolerance[:, None] + tol
-        return (banded & outside).any(axis=0)
-    return np.zeros(problem.n_reps, dtype=bool)
-
-
-def _off_core(
-    design: np.ndarray, n_reps: int, ptr: np.ndarray, neighbour: np.ndarray
-) -> np.ndarray:
-    """Accounts outside the largest connected piece of their territory."""
-    n = design.shape[0]
-    src = np.repeat(np.arange(n), np.diff(ptr))
-    same = (design[src] == design[neighbour]) & (design[src] >= 0)
-    graph = csr_matrix((np.ones(int(same.sum())), (src[same], neighbour[same])), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    held = design >= 0
-    size = np.bincount(label)
-    # Per rep, the label of its largest piece (the lowest label on ties).
-    core = np.full(n_reps, -1)
-    order = np.lexsort((label[held], -size[label[held]]))
-    reps_in_order = design[held][order]
-    first = np.unique(reps_in_order, return_index=True)[1]
-    core[reps_in_order[first]] = label[held][order][first]
-    return held & (label != core[np.where(held, design, 0)])
+def _why_stopped(stopped: str, settings: SolverSettings) -> str:
+    if stopped == "time_limit":
+        return (
+            f"the search stopped at solver.time_limit ({settings.time_limit:g} s) "
+            "before it met every hard rule (raise the limit)"
+        )
+    if stopped == "max_moves":
+        return (
+            f"the search stopped at solver.max_moves ({settings.max_moves:,}) "
+            "before it met every hard rule"
+        )
+    return "the search found no design that meets every hard rule"

@@ -510,6 +510,7 @@ def _moves_section(run: _Report) -> str:
         "account_name",
         "from_rep",
         "to_rep",
+        "change",
         "potential",
         "relationship_years",
         "delta_potential_imbalance",
@@ -517,9 +518,22 @@ def _moves_section(run: _Report) -> str:
     ]
     shown = moves.take(pa.array(order)).select([c for c in columns if c in moves.column_names])
     return (
-        f"<h2>Largest moves ({min(moves.num_rows, MAX_MOVES_SHOWN)} of {moves.num_rows:,})</h2>\n"
-        "<p>Moved accounts by potential, with what moving each alone does to the objectives "
-        "(all of them in moves.arrow).</p>\n" + _html_table(shown)
+        f"<h2>Largest changes of owner ({min(moves.num_rows, MAX_MOVES_SHOWN)} of "
+        f"{moves.num_rows:,})</h2>\n<p>{_owner_changes(moves)} By potential, with what changing "
+        "each alone does to the objectives (all of them in moves.arrow).</p>\n" + _html_table(shown)
+    )
+
+
+def _owner_changes(moves: pa.Table) -> str:
+    """The one definition of a move the report uses: `accounts moved` is moved + uncovered."""
+    if "change" not in moves.column_names:
+        return f"{moves.num_rows:,} accounts change owner."
+    kinds = moves.column("change").to_pylist()
+    taken = kinds.count("moved") + kinds.count("uncovered")
+    return (
+        f"{moves.num_rows:,} accounts change owner: {taken:,} moved (taken from today's rep, "
+        f"{kinds.count('uncovered'):,} of them left without one; the 'accounts moved' figure) "
+        f"and {kinds.count('newly_covered'):,} newly covered (no rep today)."
     )
 
 

@@ -101,8 +101,8 @@ class Run:
         meta.update(provenance(self.cfg))
         return write_table_atomic(table.replace_schema_metadata(meta), self.dir / f"{name}.arrow")
 
-    def write_csv(self, name: str, table: pa.Table) -> Path:
-        """Write a CSV file (for CRM import) atomically."""
+    def write_csv(self, name: str | Path, table: pa.Table) -> Path:
+        """Write a CSV file (for CRM import) atomically; an absolute `name` may be elsewhere."""
         return write_atomic(self.dir / name, lambda tmp: pacsv.write_csv(table, tmp))
 
     def save_config(self) -> Path:

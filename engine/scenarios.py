@@ -887,23 +887,28 @@ def recommend(scenarios: Sequence[ScenarioDesign], summary: pa.Table) -> str | N
 
 
 def scenario_designs_table(
-    today: NamedDesign, problem: Problem, scenarios: Sequence[ScenarioDesign]
+    today: NamedDesign,
+    problem: Problem,
+    scenarios: Sequence[ScenarioDesign],
+    recommended: str | None = None,
 ) -> pa.Table:
     """designs.arrow: today's design and each scenario's (engine.designs.designs_table rows).
 
     Each row names reps by the ids of its own organisation (a headcount design names the new
     reps); a scenario without a design has no row. Extra columns: scenario, description, and the
-    search's score, moves, stopped and construction.
+    search's score, moves, stopped and construction; `recommended` marks the recommended
+    scenario's row.
     """
     rows = designs_table(
-        problem, [dataclasses.replace(today, extra={"scenario": "today"})]
+        problem, [dataclasses.replace(today, extra={"scenario": "today"})], recommended or ""
     ).to_pylist()
     for s in scenarios:
         if s.design is None:
             continue
         extra = {"scenario": s.name, "description": s.description, **(s.design.extra or {})}
+        marked = s.design.label if s.name == recommended else ""
         rows += designs_table(
-            s.organisation, [dataclasses.replace(s.design, extra=extra)]
+            s.organisation, [dataclasses.replace(s.design, extra=extra)], marked
         ).to_pylist()
     keys = list(dict.fromkeys(k for row in rows for k in row))
     return pa.table({k: [row.get(k) for row in rows] for k in keys})

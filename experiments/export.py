@@ -1,31 +1,36 @@
 """`terrasim export`: write any design of a designs or frontier file as a CRM import file."""
 
+from collections import Counter
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from engine.cli import experiment
 from engine.data import load_problem
-from engine.designs import assignment_table, design_from_table
-from engine.io import read_arrow, write_atomic
+from engine.designs import CHANGES, assignment_table, design_from_table, recommended_label
+from engine.io import read_arrow
 from engine.runs import Results, Run
 
 
 @experiment("export")
 def main(cfg: DictConfig, run: Run) -> Results:
-    """Write assignment.csv (account_id, rep_id, moved) for one design."""
-    import pyarrow.csv as pacsv
+    """Write assignment.csv (account_id, rep_id, previous_rep, change) for one design.
 
+    Without `design=` the design the run recommended (column `recommended`) is written.
+    """
     problem = load_problem(cfg)
     table = read_arrow(cfg.designs)
-    label, assignment = design_from_table(table, str(cfg.designs), str(cfg.design), problem)
-    out = Path(cfg.out) if cfg.out else run.dir / "assignment.csv"
+    source = str(cfg.designs)
+    which = recommended_label(table, source) if cfg.design is None else str(cfg.design)
+    label, assignment = design_from_table(table, source, which, problem)
+    out = Path(cfg.out).absolute() if cfg.out else run.dir / "assignment.csv"
     rows = assignment_table(problem, assignment)
-    write_atomic(out, lambda tmp: pacsv.write_csv(rows, tmp))
+    run.write_csv(out, rows)
     run.save_config()
-    moved = int(rows.column("moved").to_numpy(zero_copy_only=False).sum())
-    print(f"wrote design '{label}' ({moved:,} accounts moved) to {out}")
-    return {"design": label, "accounts_moved": moved}
+    counts = Counter(rows.column("change").to_pylist())
+    changes = ", ".join(f"{counts[c]:,} {c.replace('_', ' ')}" for c in CHANGES)
+    print(f"wrote design '{label}' ({changes}) to {out}")
+    return {"design": label, **{f"accounts_{c}": counts[c] for c in CHANGES}}
 
 
 if __name__ == "__main__":

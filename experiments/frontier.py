@@ -1,6 +1,7 @@
 """`terrasim frontier`: the Pareto frontier of a redesign, stress-tested, with a recommendation."""
 
 import sys
+from collections import Counter
 
 import numpy as np
 from omegaconf import DictConfig
@@ -17,6 +18,7 @@ from engine.designs import (
 )
 from engine.evaluate import evaluate
 from engine.frontier import frontier, frontier_settings_from_config, frontier_table
+from engine.infeasibility import broken_rules
 from engine.optimize import solver_settings_from_config
 from engine.parallel import InProcessRunner, runner_from_config
 from engine.report import write_report
@@ -62,12 +64,20 @@ def main(cfg: DictConfig, run: Run) -> Results:
         f"{result.seconds:.1f} s); hypervolume {result.hypervolume:.4f} against reference "
         f"{result.reference_point}"
     )
+    infeasible = [d for d in result.designs if not d.evaluation.feasible]
+    if infeasible:
+        breaking = Counter(r for d in infeasible for r in broken_rules(d.evaluation.violations))
+        print(
+            f"{len(infeasible)} of {len(result.designs)} frontier designs break hard rules "
+            f"({', '.join(f'{rule}: {n}' for rule, n in breaking.most_common())}); "
+            "the recommendation is among the feasible ones"
+        )
     print(
-        f"recommended (knee of the frontier): {recommended.label}, "
-        f"{int(recommended.evaluation.metrics['accounts_moved'])} accounts moved"
+        f"recommended (knee of the feasible frontier): {recommended.label}, "
+        f"{int(recommended.evaluation.metrics['accounts_moved']):,} accounts moved"
     )
     run.write_table("frontier", frontier_table(problem, result))
-    run.write_table("designs", designs_table(problem, [today, *result.designs]))
+    run.write_table("designs", designs_table(problem, [today, *result.designs], recommended.label))
     run.write_table("moves", moves_table(problem, recommended))
     run.write_table("transitions", transitions_table(problem, recommended))
     run.write_csv("assignment.csv", assignment_table(problem, recommended.assignment))

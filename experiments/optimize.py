@@ -42,7 +42,7 @@ def main(cfg: DictConfig, run: Run) -> Results:
         f"{'feasible' if design.feasible else 'INFEASIBLE'} design after {design.moves:,} moves "
         f"in {design.seconds:.1f} s ({design.stopped})"
     )
-    run.write_table("designs", designs_table(problem, [before, after]))
+    run.write_table("designs", designs_table(problem, [before, after], recommended="optimized"))
     run.write_table("moves", moves_table(problem, after))
     run.write_table("transitions", transitions_table(problem, after))
     run.write_csv("assignment.csv", assignment_table(problem, design.assignment))

@@ -75,7 +75,7 @@ def main(cfg: DictConfig, run: Run) -> Results:
     _print_comparison(comparison, instance.source)
     picked = recommend(scenarios, summary)
     chosen = next((s for s in scenarios if s.name == picked), None)
-    run.write_table("designs", scenario_designs_table(today, problem, scenarios))
+    run.write_table("designs", scenario_designs_table(today, problem, scenarios, picked))
     designed = [s for s in scenarios if s.design is not None]
     if designed:
         run.write_table(

@@ -425,6 +425,7 @@ def test_a_tiny_cap_stops_on_the_clock_and_says_so(run_cli, tmp_path):
         "ray.enabled=false",
         "frontier.point_time_limit=1e-9",
         "frontier.time_limit=1e-9",
+        "objective.rules.capacity.enabled=false",  # today's design is then feasible
         f"hydra.run.dir={tmp_path}",
     )
     assert code == 0, err
@@ -437,6 +438,20 @@ def test_a_tiny_cap_stops_on_the_clock_and_says_so(run_cli, tmp_path):
     assert set(stopped) == {"epsilon", "nsga", "polish"}
     assert "of 10 generations" in stopped["nsga"]
     assert all(phase in warnings[0] for phase in stopped)
+
+
+def test_a_frontier_the_clock_leaves_infeasible_exits_2_and_blames_the_clock(run_cli, tmp_path):
+    code, _, err = run_cli(
+        *SMALL_CLI,
+        "ray.enabled=false",
+        "frontier.point_time_limit=1e-9",
+        "frontier.time_limit=1e-9",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert code == 2
+    assert "infeasible under rule 'capacity'" in err and "a time limit stopped epsilon" in err
+    assert "hours of workload over" in err
+    assert not (tmp_path / "frontier.arrow").exists()
 
 
 # -- settings ---------------------------------------------------------------------------------

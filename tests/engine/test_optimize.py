@@ -14,12 +14,8 @@ from engine.construct import from_today, greedy_regret, greenfield
 from engine.errors import InfeasibleError, TerrasimError
 from engine.evaluate import evaluate
 from engine.generator import generate_instance
-from engine.optimize import (
-    SolverSettings,
-    optimize,
-    solver_settings_from_config,
-    violating_accounts,
-)
+from engine.infeasibility import violating_accounts
+from engine.optimize import SolverSettings, optimize, solver_settings_from_config
 from engine.problem import build_problem
 from engine.rules import Objective, Rules
 from engine.validate import instance_from_tables
@@ -323,3 +319,49 @@ def test_solver_config_matches_the_defaults_and_rejects_typos():
         solver_settings_from_config({"metaheuristic": "tabu"})
     settings = solver_settings_from_config({"penalty_weights": {"capacity": 50}, "max_moves": None})
     assert settings.penalty_weights == {"capacity": 50.0} and settings.max_moves is None
+
+
+def test_moves_a_leaving_rep_forces_beyond_the_budget_are_named_before_the_search(tables):
+    accounts, reps = tables["northeast"]
+    held = [r == "R0001" for r in accounts.column("current_rep").to_pylist()]
+    accounts = accounts.set_column(
+        accounts.column_names.index("locked"), "locked", pa.array([False] * accounts.num_rows)
+    )
+    status = [
+        "leaving" if r == "R0001" else s
+        for r, s in zip(
+            reps.column("rep_id").to_pylist(), reps.column("status").to_pylist(), strict=True
+        )
+    ]
+    reps = reps.set_column(reps.column_names.index("status"), "status", pa.array(status))
+    n_forced = sum(held)
+    assert n_forced > 1
+    problem = problem_of(accounts, reps, Rules(max_moved=n_forced - 1))
+    with pytest.raises(InfeasibleError) as error:
+        optimize(problem, FAST)
+    message = str(error.value)
+    assert error.value.rule == "max_moved"
+    assert f"{n_forced:,} account(s) must move" in message and "leaving" in message
+    assert f"at least {n_forced:,}" in message
+    on_leaving = {
+        a for a, h in zip(accounts.column("account_id").to_pylist(), held, strict=True) if h
+    }
+    assert set(error.value.account_ids) == on_leaving
+    share = Rules(max_moved_potential_share=1e-6)
+    with pytest.raises(InfeasibleError) as error:
+        optimize(problem_of(accounts, reps, share), FAST)
+    assert error.value.rule == "max_moved_potential" and "$" in str(error.value)
+
+
+def test_broken_rules_are_told_in_their_units():
+    from engine.infeasibility import describe_violation
+
+    assert describe_violation("capacity", 1234.4) == (
+        "capacity: 1,234 hours of workload over the reps' capacity"
+    )
+    assert describe_violation("balance", 0.0312).startswith("balance: territories 3.1% outside")
+    assert describe_violation("max_moved_potential", 2.5e6).startswith(
+        "max_moved_potential: $2.50M"
+    )
+    assert describe_violation("leaving", 3.0) == "leaving: 3 account(s) on a rep the rule forbids"
+    assert describe_violation("balance", 2.3e-5).startswith("balance: territories 0.0023% outside")

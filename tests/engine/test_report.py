@@ -46,7 +46,7 @@ SECTIONS = {
     "frontier": "<h2>Frontier</h2>",
     "map": "<h2>Territories before and after</h2>",
     "transitions": "<h2>Transition packages",
-    "moves": "<h2>Largest moves",
+    "moves": "<h2>Largest changes of owner",
     "stress": "<h2>Stress test</h2>",
     "designs": "<h2>Designs</h2>",
     "scenarios": "<h2>Scenario comparison</h2>",

@@ -62,15 +62,30 @@ def test_optimize_writes_designs_moves_transitions_and_csv(optimized: Path):
         >= moved - designs.column("accounts_unassigned").to_pylist()[0]
     )
     assert sum(transitions.column("accounts_after").to_pylist()) == 450
-    crm = pacsv.read_csv(
-        optimized / "assignment.csv",
-        convert_options=pacsv.ConvertOptions(
-            column_types={"account_id": pa.string(), "rep_id": pa.string()}
-        ),
-    )
-    assert crm.column_names == ["account_id", "rep_id", "moved"]
+    crm = read_crm(optimized / "assignment.csv")
+    assert crm.column_names == ["account_id", "rep_id", "previous_rep", "change"]
     assert crm.num_rows == 450
-    assert sum(crm.column("moved").to_pylist()) == moved
+    change = crm.column("change").to_pylist()
+    # accounts_moved counts a rep taken away (moved or uncovered); newly covered is its own kind.
+    assert change.count("moved") + change.count("uncovered") == moved
+    assert change.count("newly_covered") == placed
+    assert set(change) <= {"kept", "moved", "newly_covered", "uncovered"}
+    for previous, rep, kind in zip(
+        crm.column("previous_rep").to_pylist(),
+        crm.column("rep_id").to_pylist(),
+        change,
+        strict=True,
+    ):
+        assert (kind == "kept") == (previous == rep)
+        assert (kind == "newly_covered") == (previous == "" and rep != "")
+
+
+def read_crm(path: Path) -> pa.Table:
+    text = {c: pa.string() for c in ("account_id", "rep_id", "previous_rep", "change")}
+    return pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(column_types=text, strings_can_be_null=False),
+    )
 
 
 def test_locked_accounts_stay(optimized: Path):
@@ -102,6 +117,89 @@ def test_export_writes_the_same_csv(run_cli, optimized: Path, tmp_path: Path):
     )
     assert code == 0, err
     assert out.read_bytes() == (optimized / "assignment.csv").read_bytes()
+
+
+def test_export_without_design_writes_the_recommended_one(run_cli, optimized: Path, tmp_path: Path):
+    out = tmp_path / "export.csv"
+    code, stdout, err = run_cli(
+        "export",
+        "data.preset=southwest",
+        f"designs={optimized / 'designs.arrow'}",
+        f"out={out}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert code == 0, err
+    assert "design 'optimized'" in stdout
+    assert out.read_bytes() == (optimized / "assignment.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def southwest_files(tmp_path_factory) -> tuple[Path, Path]:
+    """The southwest preset as CSV files, accounts in their generated order."""
+    from engine.generator import generate_instance
+
+    folder = tmp_path_factory.mktemp("southwest")
+    accounts, reps = generate_instance("southwest", seed=0)
+    pacsv.write_csv(accounts, folder / "accounts.csv")
+    pacsv.write_csv(reps, folder / "reps.csv")
+    return folder / "accounts.csv", folder / "reps.csv"
+
+
+def test_export_follows_account_ids_not_rows(
+    run_cli, optimized: Path, southwest_files: tuple[Path, Path], tmp_path: Path
+):
+    """The same accounts in another row order get the same reps: a design is keyed by id."""
+    import numpy as np
+
+    accounts, reps = southwest_files
+    table = pacsv.read_csv(accounts)
+    shuffled = tmp_path / "shuffled.csv"
+    order = np.random.default_rng(3).permutation(table.num_rows)
+    pacsv.write_csv(table.take(order), shuffled)
+    out = tmp_path / "export.csv"
+    code, stdout, err = run_cli(
+        "export",
+        "data=files",
+        f"data.accounts={shuffled}",
+        f"data.reps={reps}",
+        f"designs={optimized / 'designs.arrow'}",
+        f"out={out}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert code == 0, err
+
+    def by_account(path: Path) -> dict[str, tuple[str, str, str]]:
+        crm = read_crm(path)
+        return {
+            row["account_id"]: (row["rep_id"], row["previous_rep"], row["change"])
+            for row in crm.to_pylist()
+        }
+
+    assert by_account(out) == by_account(optimized / "assignment.csv")
+
+
+def test_export_against_other_accounts_exits_2_naming_them(
+    run_cli, optimized: Path, southwest_files: tuple[Path, Path], tmp_path: Path
+):
+    accounts, reps = southwest_files
+    text = pacsv.ConvertOptions(column_types={"account_id": pa.string()})
+    table = pacsv.read_csv(accounts, convert_options=text)
+    dropped = table.column("account_id")[5].as_py()
+    fewer = tmp_path / "fewer.csv"
+    pacsv.write_csv(pa.concat_tables([table.slice(0, 5), table.slice(6)]), fewer)
+    out = tmp_path / "export.csv"
+    code, _, err = run_cli(
+        "export",
+        "data=files",
+        f"data.accounts={fewer}",
+        f"data.reps={reps}",
+        f"designs={optimized / 'designs.arrow'}",
+        f"out={out}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert code == 2
+    assert "account_ids" in err and dropped in err
+    assert not out.exists()
 
 
 def test_export_unknown_design_exits_2(run_cli, optimized: Path, tmp_path: Path):
@@ -154,3 +252,23 @@ def test_frontier_end_to_end(run_cli, tmp_path: Path):
     summary = read(tmp_path / "run" / "summary.arrow")
     assert summary.num_rows == frontier.num_rows + 1
     assert (tmp_path / "run" / "assignment.csv").is_file()
+
+
+def test_frontier_under_a_band_no_design_meets_exits_2_and_writes_nothing(run_cli, tmp_path: Path):
+    code, out, err = run_cli(
+        "frontier",
+        "objective.rules.balance.enabled=true",
+        "objective.rules.balance.measures.potential=0",
+        "frontier.time_limit=6",
+        "frontier.population=12",
+        "frontier.generations=2",
+        "frontier.polish=1",
+        "stress=false",
+        "report=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert code == 2
+    assert "infeasible under rule 'balance'" in err and "frontier designs meets" in err
+    assert "recommended" not in out
+    assert not (tmp_path / "run" / "assignment.csv").exists()
+    assert not (tmp_path / "run" / "frontier.arrow").exists()
