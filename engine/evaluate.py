@@ -44,7 +44,7 @@ class Evaluation:
     rep_potential: np.ndarray  # P_j, float64[n_reps]
     rep_workload: np.ndarray  # W_j
     rep_accounts: np.ndarray  # N_j
-    rep_potential_change: np.ndarray  # (P_j - P0_j) / P0_j; NaN where today holds nothing
+    rep_potential_change: np.ndarray  # (P_j - P0_j) / P0_j; NaN for a leaving rep or none today
 
     @property
     def feasible(self) -> bool:

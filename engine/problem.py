@@ -110,7 +110,13 @@ def build_problem(instance: Instance, objective: Objective) -> Problem:
     rep_arrays = RepArrays(
         capacity=reps.capacity.astype(np.float64),
         target_share=target_shares(reps.capacity, reps.status == LEAVING),
-        baseline_potential=territory_potential(acc.current_rep, acc.potential, reps.n_reps),
+        # A leaving rep's change is total by definition and an open req holds nothing today:
+        # with no baseline the potential-change rule binds only the reps who stay with a book.
+        baseline_potential=np.where(
+            reps.status == LEAVING,
+            0.0,
+            territory_potential(acc.current_rep, acc.potential, reps.n_reps),
+        ),
         skill=np.ascontiguousarray(reps.skill, dtype=np.bool_),
         has_skills=reps.skill.any(axis=1),
         specialist=reps.specialist.astype(np.bool_),

@@ -18,9 +18,11 @@ import numpy as np
 import pyarrow as pa
 from scipy.optimize import linear_sum_assignment
 
+from engine.candidates import candidate_lists
 from engine.designs import NamedDesign, designs_table
 from engine.errors import InfeasibleError, TerrasimError
 from engine.evaluate import FEASIBILITY_TOLERANCE, evaluate
+from engine.infeasibility import forced_moves
 from engine.model import LEAVING, Instance
 from engine.optimize import Design, SolverSettings, optimize
 from engine.problem import Problem, build_problem, rule_arrays
@@ -258,20 +260,24 @@ def status_quo_plus(
 
     The disruption budget is the hard rule "at most K accounts moved" (DESIGN §3); each account
     may go only to one of its `candidates` nearest allowed reps, so what moves are accounts at
-    the edge of a territory, to a neighbour. Searched from today's assignment.
+    the edge of a territory, to a neighbour. Searched from today's assignment. Moves the team
+    forces (a leaving rep's book, accounts on a rep the rules no longer allow) come on top of
+    the budget: they are not the planner's choice.
     """
-    rules = dataclasses.replace(problem.objective.rules, max_moved=int(max_moved))
+    forced = int(sum(len(a) for a in forced_moves(problem).values()))
+    rules = dataclasses.replace(problem.objective.rules, max_moved=int(max_moved) + forced)
     budgeted = _with_rules(problem, rules)
     settings = dataclasses.replace(
         solver, construction="today", candidates=min(candidates, solver.candidates)
     )
+    on_top = f" on top of {forced:,} forced by the team" if forced else ""
     return _solve(
         "status_quo_plus",
         budgeted,
         problem,
         settings,
-        f"at most {max_moved} accounts moved, each to one of its {settings.candidates} "
-        "nearest reps",
+        f"at most {max_moved:,} accounts moved{on_top}, each to one of its "
+        f"{settings.candidates} nearest reps",
     )
 
 
@@ -335,7 +341,9 @@ def specialisation(
     does the rest: an account may go only to a rep of its segment's team. The design is a full
     re-optimisation under that rule, from the solver's construction; its skill mismatch is reported
     against the reps' listed skills, as for every other design. Locked (and protected) accounts
-    keep their owners, whatever the owner's team.
+    keep their owners, whatever the owner's team; an account that no rep of its team may hold
+    (the team's reps cover none of its region, or are barred) may go to any rep the other rules
+    allow, and the description counts them.
 
     Raises
     ------
@@ -360,27 +368,36 @@ def specialisation(
     # segment of their own that every rep is skilled in, so that the specialists rule passes
     # them (and only them) while the locks keep them in place.
     exempt = _held_accounts(problem)
-    segment = np.where(exempt, len(names), acc.segment)
-    held_skill = np.ones((reps.n_reps, 1), dtype=bool)
     teamed = dataclasses.replace(
         reps,
-        skill=np.hstack([skill, held_skill]),
+        skill=np.hstack([skill, np.ones((reps.n_reps, 1), dtype=bool)]),
         specialist=np.where(staying, True, reps.specialist),
-    )
-    instance = dataclasses.replace(
-        problem.instance,
-        accounts=dataclasses.replace(
-            acc, segment=segment, segment_names=(*names, "(held by owner)")
-        ),
-        reps=teamed,
     )
     rules = dataclasses.replace(
         problem.objective.rules, specialists=True, max_moved=None, max_moved_potential_share=None
     )
-    specialised = build_problem(instance, dataclasses.replace(problem.objective, rules=rules))
+    objective = dataclasses.replace(problem.objective, rules=rules)
+
+    def specialised_problem(exempt: np.ndarray) -> Problem:
+        segment = np.where(exempt, len(names), acc.segment)
+        accounts = dataclasses.replace(acc, segment=segment, segment_names=(*names, "(any team)"))
+        instance = dataclasses.replace(problem.instance, accounts=accounts, reps=teamed)
+        return build_problem(instance, objective)
+
+    specialised = specialised_problem(exempt)
+    # An account whose segment's team has no rep it may have (regions, barred) is not left
+    # without one: like a held account, any rep the other rules allow may take it.
+    uncovered = candidate_lists(specialised, 1).rep[:, 0] < 0
+    if uncovered.any():
+        specialised = specialised_problem(exempt | uncovered)
     description = "teams: " + "; ".join(f"{team} {len(ids)}" for team, ids in teams.items())
     if exempt.any():
-        description += f"; {int(exempt.sum())} locked accounts stay with their owners"
+        description += f"; {int(exempt.sum()):,} locked accounts stay with their owners"
+    if uncovered.any():
+        description += (
+            f"; {int(uncovered.sum()):,} accounts no rep of their team may hold (regions, "
+            "barred) go to any team"
+        )
     return _solve("specialisation", specialised, problem, solver, description)
 
 
@@ -499,7 +516,7 @@ def hybrid(
         weights={**problem.objective.weights, **(weights or {})},
         rules=rules,
     )
-    geographic = build_problem(problem.instance, objective)
+    geographic = _unheld_where_forced(build_problem(problem.instance, objective))
     settings = dataclasses.replace(
         solver,
         construction="greenfield",
@@ -551,7 +568,8 @@ def departure(
         fixed,
         accounts=fixed.accounts._replace(locked=stays, protected=fixed.accounts.protected & stays),
     )
-    n_moving = int(((current >= 0) & ~stays).sum())
+    fixed = _unheld_where_forced(fixed)
+    n_moving = int(((current >= 0) & ~fixed.accounts.locked).sum())
     return _solve(
         "departure",
         fixed,
@@ -559,6 +577,25 @@ def departure(
         dataclasses.replace(solver, construction="today"),
         f"{reps.ids[leaver]} leaves; {n_moving} accounts redistributed, the rest fixed",
         finish=lambda design: np.where(current >= 0, design, -1),
+    )
+
+
+def _unheld_where_forced(problem: Problem) -> Problem:
+    """The problem without locks or protection on the accounts the team forces to move.
+
+    The forced accounts are engine.infeasibility.forced_moves': a scenario's own lock never
+    holds an account on a rep it may no longer have (a user's lock there is refused at
+    validation instead).
+    """
+    forced = np.zeros(problem.n_accounts, dtype=bool)
+    for accounts in forced_moves(problem).values():
+        forced[accounts] = True
+    if not forced.any():
+        return problem
+    acc = problem.accounts
+    return dataclasses.replace(
+        problem,
+        accounts=acc._replace(locked=acc.locked & ~forced, protected=acc.protected & ~forced),
     )
 
 

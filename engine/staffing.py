@@ -290,9 +290,9 @@ def with_empty_seats(instance: Instance, n_reps: int) -> Instance:
     """The instance with reps appended up to `n_reps`, each an empty seat (`leaving`).
 
     A leaving rep who holds no account is an empty seat in the simulation: no bookings, no
-    quota, no departures. Padding instances of different headcounts to one size makes them draw
-    the same random numbers in a scenario (the draws depend on the sizes alone, DESIGN §5), so
-    their designs are compared under common random numbers.
+    quota, no departures. A scenario's draws for the first reps do not depend on how many
+    follow (kernels.simulation.draw_scenario), so padding changes no result: it gives instances
+    of different headcounts one shape, compared under common random numbers (DESIGN §5).
     """
     reps = instance.reps
     extra = n_reps - reps.n_reps

@@ -301,16 +301,37 @@ def _build_accounts(
 
 
 def _check_locks(t: _Table, accounts: Accounts, reps: Reps, rules: Rules) -> None:
-    """Reject locks that break another hard rule: they make the problem infeasible."""
-    if not rules.locked:
-        return
-    locked = np.flatnonzero(accounts.locked)
-    owner = accounts.current_rep[locked]
+    """Reject locks and protections that break another hard rule: no design could meet both.
+
+    A locked account, or one `protected_potential` keeps with its rep, on a rep who is leaving
+    or may not hold it (regions, specialists, barred) must stay and must move at once.
+    """
+    holds = []
+    if rules.locked:
+        holds.append(("locked", "the lock", accounts.locked))
+    if rules.protected_potential is not None:
+        protected = (accounts.potential >= rules.protected_potential) & (accounts.current_rep >= 0)
+        holds.append(("potential", "objective.rules.protected_potential", protected))
+    for column, hold, held in holds:
+        held_rows = np.flatnonzero(held)
+        for rule, bad in _rules_broken_in_place(accounts, reps, rules, held_rows):
+            t.fail(
+                column,
+                f"{hold} breaks the '{rule}' rule: {bad[1]}",
+                (held_rows[bad[0]] + 1).tolist(),
+            )
+
+
+def _rules_broken_in_place(
+    accounts: Accounts, reps: Reps, rules: Rules, rows: np.ndarray
+) -> list[tuple[str, tuple[np.ndarray, str]]]:
+    """For accounts that must stay with today's rep: each unary rule that forbids it."""
+    owner = accounts.current_rep[rows]
     checks = []
     if rules.regions:
-        checks.append(("regions", ~reps.region_ok[owner, accounts.region[locked]]))
+        checks.append(("regions", ~reps.region_ok[owner, accounts.region[rows]]))
     if rules.specialists:
-        outside = reps.specialist[owner] & ~reps.skill[owner, accounts.segment[locked]]
+        outside = reps.specialist[owner] & ~reps.skill[owner, accounts.segment[rows]]
         checks.append(("specialists", outside))
     if rules.leaving:
         checks.append(("leaving", reps.status[owner] == LEAVING))
@@ -318,7 +339,7 @@ def _check_locks(t: _Table, accounts: Accounts, reps: Reps, rules: Rules) -> Non
         barred = np.array(
             [
                 o in accounts.barred_rep[accounts.barred_ptr[i] : accounts.barred_ptr[i + 1]]
-                for i, o in zip(locked, owner, strict=True)
+                for i, o in zip(rows, owner, strict=True)
             ],
             dtype=bool,
         )
@@ -329,10 +350,7 @@ def _check_locks(t: _Table, accounts: Accounts, reps: Reps, rules: Rules) -> Non
         "leaving": "its current_rep is leaving",
         "barred": "its current_rep is in its barred_reps",
     }
-    for rule, bad in checks:
-        if len(bad) and bad.any():
-            rows = (locked[bad] + 1).tolist()
-            t.fail("locked", f"the lock breaks the '{rule}' rule: {words[rule]}", rows)
+    return [(rule, (bad, words[rule])) for rule, bad in checks if len(bad) and bad.any()]
 
 
 def _check_capacity(t: _Table, accounts: Accounts, reps: Reps, rules: Rules) -> None:

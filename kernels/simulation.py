@@ -159,7 +159,12 @@ def new_draws(n_accounts, n_reps, n_segments, horizon):
 
 @njit
 def draw_scenario(rng, draws):
-    """Fill `draws` from `rng` in a fixed order: key, accounts, then month by month."""
+    """Fill `draws` from `rng` in a fixed order: key, accounts, the market, then rep by rep.
+
+    The reps come last and one whole rep at a time, so that rep j's departures draw the same
+    numbers however many reps follow it: a command that appends seats (headcount, an open req)
+    leaves today's reps, and so today's design, with the draws every other command gives them.
+    """
     draws.key[0] = np.uint64(rng.integers(0, 2**62))
     for i in range(draws.account_normal.shape[0]):
         draws.account_normal[i] = rng.standard_normal()
@@ -168,7 +173,8 @@ def draw_scenario(rng, draws):
     for m in range(draws.market_normal.shape[0]):
         for g in range(draws.market_normal.shape[1]):
             draws.market_normal[m, g] = rng.standard_normal()
-        for j in range(draws.rep_uniform.shape[1]):
+    for j in range(draws.rep_uniform.shape[1]):
+        for m in range(draws.rep_uniform.shape[0]):
             draws.rep_uniform[m, j] = rng.random()
 
 

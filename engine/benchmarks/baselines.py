@@ -438,11 +438,8 @@ def draw_numpy(rng, n_accounts, n_reps, n_segments, horizon) -> ScenarioDraws:
     key = np.array([rng.integers(0, 2**62)], dtype=np.uint64)
     account_normal = rng.standard_normal(n_accounts)
     churn_uniform = rng.random(n_accounts)
-    market = np.empty((horizon, n_segments + 1))
-    rep_uniform = np.empty((horizon, n_reps))
-    for m in range(horizon):
-        market[m] = rng.standard_normal(n_segments + 1)
-        rep_uniform[m] = rng.random(n_reps)
+    market = rng.standard_normal((horizon, n_segments + 1))
+    rep_uniform = np.ascontiguousarray(rng.random((n_reps, horizon)).T)  # rep by rep, as the kernel
     return ScenarioDraws(key, account_normal, churn_uniform, market, rep_uniform)
 
 

@@ -97,6 +97,12 @@ def test_engine_evaluation_equals_plain_reference(design):
     reps["status"][0] = "leaving"
     accounts = account_columns()
     accounts["locked"][3] = False
+    # The leaving rep's accounts below the protected potential: protected there is a conflict.
+    on_leaver = [rep == reps["rep_id"][0] for rep in accounts["current_rep"]]
+    accounts["potential"] = [
+        min(p, 99_000.0) if leaves else p
+        for p, leaves in zip(accounts["potential"], on_leaver, strict=True)
+    ]
     instance = instance_from_tables(pa.table(accounts), pa.table(reps), RULES)
     problem = build_problem(instance, Objective(weights=WEIGHTS, circuity=1.3, rules=RULES))
     got = evaluate(problem, np.array(design))

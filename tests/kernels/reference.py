@@ -87,8 +87,13 @@ def territory_sums(inst, assignment, row):
 
 
 def baseline_potential(inst):
-    """P0_j: potential per rep under today's assignment."""
-    return territory_sums(inst, inst.current_rep, 0)
+    """P0_j: potential per rep under today's assignment; 0 for a leaving rep.
+
+    A leaving rep's change is total by definition: with no baseline the potential-change rule
+    binds only the reps who stay.
+    """
+    today = territory_sums(inst, inst.current_rep, 0)
+    return [0.0 if leaving else p for p, leaving in zip(today, inst.leaving, strict=True)]
 
 
 def is_moved(inst, i, j):
