@@ -1,6 +1,7 @@
 """Candidate lists for the local search (DESIGN §4): each account's k nearest allowed reps.
 
-Allowed means by the unary rules (regions, specialists, barred, leaving, locked, protected).
+Allowed means by the unary rules (regions, specialists, barred, leaving, max_distance, locked,
+protected).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from kernels.arrays import (
     RULE_BARRED,
     RULE_LEAVING,
     RULE_LOCKED,
+    RULE_MAX_DISTANCE,
     RULE_NAMES,
     RULE_PROTECTED,
     RULE_REGIONS,
     RULE_SPECIALISTS,
 )
-from kernels.search import design_distances, select_candidates
+from kernels.search import design_distances, rep_distances, select_candidates
 
 # The tree is asked for this many times k reps (at least k + 4): on `enterprise`, 98% of the
 # accounts find k = 8 allowed reps among their 12 nearest; the rest are searched over every rep.
@@ -134,11 +136,21 @@ def with_design(problem: Problem, candidates: Candidates, design: np.ndarray) ->
     return Candidates(rep=rep, distance=distance)
 
 
+def _within_reach(problem: Problem, i: int) -> np.ndarray:
+    """bool[n_reps]: the reps within the max_distance rule's km of account i."""
+    if not problem.rules.on[RULE_MAX_DISTANCE]:
+        return np.ones(problem.n_reps, dtype=bool)
+    km = np.empty(problem.n_reps)
+    rep_distances(np.int64(i), problem.accounts, problem.reps, problem.distance, km)
+    return km <= problem.rules.max_distance
+
+
 def blocking_rules(problem: Problem, accounts: np.ndarray) -> dict[str, np.ndarray]:
     """For accounts no rep may hold, the unary rule that leaves each without a rep.
 
-    The rules are applied one after another (leaving, regions, specialists, barred, then
-    locked and protected); an account is charged to the rule after which no rep is left.
+    The rules are applied one after another (leaving, regions, specialists, barred,
+    max_distance, then locked and protected); an account is charged to the rule after which no
+    rep is left.
 
     Parameters
     ----------
@@ -166,6 +178,7 @@ def blocking_rules(problem: Problem, accounts: np.ndarray) -> dict[str, np.ndarr
             (RULE_REGIONS, reps.region_ok[:, acc.region[i]]),
             (RULE_SPECIALISTS, ~reps.specialist | reps.skill[:, acc.segment[i]]),
             (RULE_BARRED, ~barred),
+            (RULE_MAX_DISTANCE, _within_reach(problem, i)),
             (RULE_LOCKED, only_current if acc.locked[i] else np.ones(n_reps, dtype=bool)),
             (RULE_PROTECTED, only_current if acc.protected[i] else np.ones(n_reps, dtype=bool)),
         )

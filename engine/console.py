@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pyarrow as pa
 
 from engine.model import LEAVING, NEW, Instance, territory_potential
 
@@ -53,6 +54,25 @@ def _number(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value:,.1f}"
     return f"{value:.4f}"
+
+
+def format_farthest(farthest: pa.Table) -> str:
+    """The farthest assignments (engine.designs.farthest_table) as lines for the console."""
+    lines = (
+        [f"farthest assignments ({farthest.column('design')[0].as_py()}):"]
+        if farthest.num_rows
+        else []
+    )
+    for row in farthest.to_pylist():
+        nearest = (
+            f"nearest allowed rep {row['nearest_allowed_rep']} at {row['nearest_km']:,.0f} km"
+            if row["nearest_allowed_rep"] is not None
+            else "no other rep allowed"
+        )
+        lines.append(
+            f"  {row['account_id']:<12} {row['rep_id']:<10} {row['km']:>7,.0f} km  ({nearest})"
+        )
+    return "\n".join(lines)
 
 
 def money(value: float) -> str:

@@ -16,12 +16,13 @@ from kernels.arrays import (
     RULE_CAPACITY,
     RULE_LEAVING,
     RULE_LOCKED,
+    RULE_MAX_DISTANCE,
     RULE_PROTECTED,
     RULE_REGIONS,
     RULE_SPECIALISTS,
     WORKLOAD,
 )
-from kernels.search import assign_greedy
+from kernels.search import assign_greedy, design_distances
 
 # `lp` is engine/relaxation.py; `auto` is resolved by engine.optimize.resolved_construction.
 CONSTRUCTIONS = ("auto", "today", "regret", "greenfield", "lp")
@@ -71,8 +72,8 @@ def place_misplaced(problem: Problem, design: np.ndarray, candidates: Candidates
 def is_allowed(problem: Problem, design: np.ndarray) -> np.ndarray:
     """bool[n_accounts]: each account is on a rep the unary rules let it have (not unassigned).
 
-    The rules of `candidate_lists`: regions, specialists, barred, leaving, locked, protected,
-    each only where switched on.
+    The rules of `candidate_lists`: regions, specialists, barred, leaving, max_distance, locked,
+    protected, each only where switched on.
     """
     acc, reps, on = problem.accounts, problem.reps, problem.rules.on
     held = design >= 0
@@ -87,6 +88,10 @@ def is_allowed(problem: Problem, design: np.ndarray) -> np.ndarray:
     if on[RULE_BARRED]:
         owner = np.repeat(np.arange(design.shape[0]), np.diff(acc.barred_ptr))
         ok[owner[design[owner] == acc.barred_rep]] = False
+    if on[RULE_MAX_DISTANCE]:
+        km = np.empty(design.shape[0])
+        design_distances(np.asarray(design, dtype=np.int64), acc, reps, problem.distance, km)
+        ok &= km <= problem.rules.max_distance
     stays = np.zeros(design.shape[0], dtype=bool)
     if on[RULE_LOCKED]:
         stays |= acc.locked

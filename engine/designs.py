@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from engine.candidates import candidate_lists
 from engine.errors import InputError
 from engine.evaluate import Evaluation
 from engine.problem import Problem
 from kernels.arrays import N_OBJECTIVES, N_RULES, OBJECTIVE_NAMES
 from kernels.deltas import shift_delta
 from kernels.objectives import N_SUMS, evaluate_design
+from kernels.search import design_distances
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,39 @@ def moves_table(problem: Problem, design: NamedDesign) -> pa.Table:
     for k, name in enumerate(OBJECTIVE_NAMES):
         columns[f"delta_{name}"] = deltas[:, k]
     return pa.table(columns)
+
+
+FARTHEST_SHOWN = 10
+
+
+def farthest_table(
+    problem: Problem, label: str, assignment: np.ndarray, n: int = FARTHEST_SHOWN
+) -> pa.Table:
+    """The n accounts farthest from their rep, with the nearest rep the rules allow them.
+
+    Columns: design, account_id, account_name, rep_id, km, nearest_allowed_rep, nearest_km
+    (road km, DESIGN §3). A far account beside a near allowed rep is what a planner questions
+    first; `objective.rules.max_distance_km` bounds it.
+    """
+    assignment = np.asarray(assignment, dtype=np.int64)
+    km = np.zeros(problem.n_accounts)
+    design_distances(assignment, problem.accounts, problem.reps, problem.distance, km)
+    km[assignment < 0] = -np.inf
+    order = np.argsort(-km, kind="stable")[: min(n, int((assignment >= 0).sum()))]
+    nearest = candidate_lists(problem, 1, include_current=False)
+    acc, ids = problem.instance.accounts, problem.instance.reps.ids
+    near = nearest.rep[order, 0]
+    return pa.table(
+        {
+            "design": [label] * order.shape[0],
+            "account_id": acc.ids[order].tolist(),
+            "account_name": acc.names[order].tolist(),
+            "rep_id": [str(ids[j]) for j in assignment[order]],
+            "km": km[order],
+            "nearest_allowed_rep": [str(ids[j]) if j >= 0 else None for j in near],
+            "nearest_km": np.where(near >= 0, nearest.distance[order, 0], np.nan),
+        }
+    )
 
 
 def transitions_table(problem: Problem, design: NamedDesign) -> pa.Table:

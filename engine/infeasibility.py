@@ -27,6 +27,7 @@ from kernels.arrays import (
     RULE_LEAVING,
     RULE_LOCKED,
     RULE_MAX_ACCOUNTS,
+    RULE_MAX_DISTANCE,
     RULE_MAX_MOVED,
     RULE_MAX_MOVED_POTENTIAL,
     RULE_MIN_ACCOUNTS,
@@ -37,11 +38,12 @@ from kernels.arrays import (
     RULE_SPECIALISTS,
     WORKLOAD,
 )
+from kernels.search import design_distances
 
 # Rules whose violation counts accounts on a rep the rule forbids them.
 _ACCOUNT_RULES = ("locked", "regions", "specialists", "protected", "barred", "leaving")
 # Unary rules that can force an account off today's rep (the team or the rules changed).
-_FORCING_RULES = (RULE_LEAVING, RULE_REGIONS, RULE_SPECIALISTS, RULE_BARRED)
+_FORCING_RULES = (RULE_LEAVING, RULE_REGIONS, RULE_SPECIALISTS, RULE_BARRED, RULE_MAX_DISTANCE)
 
 
 def describe_violation(rule: str, amount: float) -> str:
@@ -59,6 +61,7 @@ def describe_violation(rule: str, amount: float) -> str:
         "max_moved": f"{amount:,.0f} account(s) moved over the disruption budget",
         "max_moved_potential": f"{money(amount)} of potential moved over the disruption budget",
         "contiguity": f"{amount:,.0f} detached piece(s) of territory",
+        "max_distance": f"{amount:,.0f} account(s) farther from their rep than the max distance",
     }
     return f"{rule}: {words.get(rule, f'{amount:,.4g}')}"
 
@@ -81,6 +84,19 @@ def unplaceable_error(problem: Problem, accounts: np.ndarray) -> InfeasibleError
     ids = problem.instance.accounts.ids
     others = ", ".join(f"{r} ({len(a):,})" for r, a in blamed.items() if r != rule)
     message = f"{len(first):,} account(s) have no rep the rules allow"
+    if rule in ("locked", "protected"):
+        # The hold keeps them on today's rep, whom another rule forbids them: name that rule.
+        held = set(first.tolist())
+        forbidding = [
+            RULE_NAMES[r]
+            for r in _FORCING_RULES
+            if problem.rules.on[r]
+            and held & set(violating_accounts(problem, problem.accounts.current_rep, r).tolist())
+        ]
+        if forbidding:
+            message += (
+                f": {rule} on today's rep, whom the {', '.join(forbidding)} rule(s) forbid them"
+            )
     if others:
         message += f"; also under {others}"
     return InfeasibleError(rule, message, [str(ids[i]) for i in first])
@@ -103,10 +119,10 @@ def broken_rule_error(
 def forced_moves(problem: Problem) -> dict[str, np.ndarray]:
     """Accounts that must leave today's rep whatever the design: rule name -> account indices.
 
-    An account on a leaving rep, or on a rep the regions, specialists or barred rules no
-    longer allow, moves in every feasible design (locked accounts are left to the unplaceable
-    check: a lock on a forbidden rep has no design at all). Each account is charged to the
-    first rule that forces it.
+    An account on a leaving rep, or on a rep the regions, specialists, barred or max_distance
+    rules no longer allow, moves in every feasible design (locked accounts are left to the
+    unplaceable check: a lock on a forbidden rep has no design at all). Each account is charged
+    to the first rule that forces it.
     """
     today = problem.accounts.current_rep
     on = problem.rules.on
@@ -225,6 +241,10 @@ def violating_accounts(problem: Problem, design: np.ndarray, rule: int) -> np.nd
         bad = moved
     elif rule == RULE_CONTIGUITY:
         bad = _off_core(design, n_reps, acc.neighbour_ptr, acc.neighbour)
+    elif rule == RULE_MAX_DISTANCE:
+        km = np.zeros(problem.n_accounts)
+        design_distances(design, acc, reps, problem.distance, km)
+        bad = held & (km > problem.rules.max_distance)
     else:
         bad_rep = _reps_breaking(problem, design, rule)
         bad = held & bad_rep[rep]

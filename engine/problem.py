@@ -21,6 +21,7 @@ from kernels.arrays import (
     RULE_LEAVING,
     RULE_LOCKED,
     RULE_MAX_ACCOUNTS,
+    RULE_MAX_DISTANCE,
     RULE_MAX_MOVED,
     RULE_MAX_MOVED_POTENTIAL,
     RULE_MIN_ACCOUNTS,
@@ -168,6 +169,7 @@ def rule_arrays(
     on[RULE_MAX_MOVED_POTENTIAL] = r.max_moved_potential_share is not None
     on[RULE_PROTECTED] = r.protected_potential is not None
     on[RULE_CONTIGUITY] = r.contiguity
+    on[RULE_MAX_DISTANCE] = r.max_distance_km is not None
     tolerance = np.full(len(measure_names), np.inf)
     for name, tol in r.balance.items():
         tolerance[measure_names.index(name)] = tol
@@ -181,6 +183,7 @@ def rule_arrays(
         max_potential_change=float(r.max_potential_change or 0.0),
         max_moved=float(r.max_moved) if r.max_moved is not None else np.inf,
         max_moved_potential=share * total_potential if share is not None else np.inf,
+        max_distance=float(r.max_distance_km) if r.max_distance_km is not None else np.inf,
     )
 
 

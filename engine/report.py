@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.feather as feather
 
-from engine.designs import design_from_table
+from engine.designs import design_from_table, farthest_table
 from engine.errors import InputError
 from engine.evaluate import evaluate
 from engine.io import read_arrow, write_atomic, write_text_atomic
@@ -164,6 +164,7 @@ def write_report(
         _map_section,
         _transitions_section,
         _moves_section,
+        _farthest_section,
         _stress_section,
         _designs_section,
     ):
@@ -534,6 +535,21 @@ def _owner_changes(moves: pa.Table) -> str:
         f"{moves.num_rows:,} accounts change owner: {taken:,} moved (taken from today's rep, "
         f"{kinds.count('uncovered'):,} of them left without one; the 'accounts moved' figure) "
         f"and {kinds.count('newly_covered'):,} newly covered (no rep today)."
+    )
+
+
+def _farthest_section(run: _Report) -> str:
+    if run.recommended is None:
+        return ""
+    label, assignment = run.recommended
+    farthest = farthest_table(run.organisation, label, assignment)
+    if farthest.num_rows == 0:
+        return ""
+    return (
+        f"<h2>Farthest assignments: {_e(label)}</h2>\n"
+        "<p>The accounts farthest from their rep (road km), beside the nearest rep the rules "
+        "allow them; <code>objective.rules.max_distance_km</code> bounds the distance.</p>\n"
+        + _html_table(farthest.drop_columns(["design"]))
     )
 
 

@@ -30,6 +30,7 @@ class Rules:
     protected_potential: float | None = None
     contiguity: bool = False
     contiguity_k: int = 6
+    max_distance_km: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def objective_from_config(cfg: Any) -> Objective:
         protected_potential=_optional(rules_cfg.get("protected_potential"), float),
         contiguity=bool(contiguity.get("enabled", False)),
         contiguity_k=int(contiguity.get("k", 6)),
+        max_distance_km=_optional(rules_cfg.get("max_distance_km"), float),
     )
     weights = {str(k): float(v) for k, v in (cfg.get("weights", {}) or {}).items()}
     objective = Objective(weights=weights, circuity=float(cfg.get("circuity", 1.3)), rules=rules)
@@ -130,6 +132,10 @@ def check_objective(objective: Objective) -> None:
             "rules.disruption_budget.max_potential_share must be within 0..1",
         ),
         (r.contiguity_k >= 1, "rules.contiguity.k must be >= 1"),
+        (
+            r.max_distance_km is None or r.max_distance_km > 0,
+            "rules.max_distance_km must be > 0",
+        ),
     ]
     for ok, message in checks:
         if not ok:

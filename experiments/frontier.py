@@ -7,12 +7,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 from engine.cli import experiment
-from engine.console import format_table
+from engine.console import format_farthest, format_table
 from engine.data import load_problem
 from engine.designs import (
     NamedDesign,
     assignment_table,
     designs_table,
+    farthest_table,
     moves_table,
     transitions_table,
 )
@@ -76,6 +77,7 @@ def main(cfg: DictConfig, run: Run) -> Results:
         f"recommended (knee of the feasible frontier): {recommended.label}, "
         f"{int(recommended.evaluation.metrics['accounts_moved']):,} accounts moved"
     )
+    print(format_farthest(farthest_table(problem, recommended.label, recommended.assignment, n=5)))
     run.write_table("frontier", frontier_table(problem, result))
     run.write_table("designs", designs_table(problem, [today, *result.designs], recommended.label))
     run.write_table("moves", moves_table(problem, recommended))

@@ -3,12 +3,13 @@
 from omegaconf import DictConfig
 
 from engine.cli import experiment
-from engine.console import format_table
+from engine.console import format_farthest, format_table
 from engine.data import load_problem
 from engine.designs import (
     NamedDesign,
     assignment_table,
     designs_table,
+    farthest_table,
     moves_table,
     transitions_table,
 )
@@ -42,6 +43,7 @@ def main(cfg: DictConfig, run: Run) -> Results:
         f"{'feasible' if design.feasible else 'INFEASIBLE'} design after {design.moves:,} moves "
         f"in {design.seconds:.1f} s ({design.stopped})"
     )
+    print(format_farthest(farthest_table(problem, after.label, after.assignment, n=5)))
     run.write_table("designs", designs_table(problem, [before, after], recommended="optimized"))
     run.write_table("moves", moves_table(problem, after))
     run.write_table("transitions", transitions_table(problem, after))

@@ -28,7 +28,8 @@ RULE_LEAVING = 12  # accounts held by a leaving rep
 RULE_CONTIGUITY = (
     13  # sum over non-empty territories of (connected components - 1); full evaluation only
 )
-N_RULES = 14
+RULE_MAX_DISTANCE = 14  # accounts held by a rep farther than max_distance km
+N_RULES = 15
 
 RULE_NAMES = (
     "locked",
@@ -45,6 +46,7 @@ RULE_NAMES = (
     "barred",
     "leaving",
     "contiguity",
+    "max_distance",
 )
 
 # Objective indices (DESIGN §3, in order).
@@ -110,5 +112,6 @@ RuleArrays = namedtuple(
         "max_potential_change",  # float
         "max_moved",  # float: K, accounts
         "max_moved_potential",  # float: B, in potential units (not a share)
+        "max_distance",  # float: km from account to rep (DESIGN §3 distance); inf when off
     ],
 )

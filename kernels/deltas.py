@@ -20,6 +20,7 @@ from kernels.arrays import (
     RULE_LEAVING,
     RULE_LOCKED,
     RULE_MAX_ACCOUNTS,
+    RULE_MAX_DISTANCE,
     RULE_MAX_MOVED,
     RULE_MAX_MOVED_POTENTIAL,
     RULE_MIN_ACCOUNTS,
@@ -322,6 +323,8 @@ def _exchange(
     regions_change = 0.0
     leaving_change = 0.0
     barred_change = 0.0
+    far_change = 0.0
+    distance_limit = rules.max_distance if on[RULE_MAX_DISTANCE] else np.inf
     for q in range(4 if swap else 2):
         x = i if q < 2 else k
         j = (a, b, b, a)[q]
@@ -336,6 +339,8 @@ def _exchange(
             locked_change += sign
         if j < 0:
             continue
+        if (d_ia, d_ib, d_kb, d_ka)[q] > distance_limit:
+            far_change += sign
         skilled = skill[j, segment[x]]
         if has_skills[j] and not skilled:
             mismatch_potential += sign * potential[x]
@@ -359,6 +364,7 @@ def _exchange(
     _record(violation_delta, RULE_REGIONS, regions_change, add)
     _record(violation_delta, RULE_LEAVING, leaving_change, add)
     _record(violation_delta, RULE_BARRED, barred_change, add)
+    _record(violation_delta, RULE_MAX_DISTANCE, far_change, add)
     _record(violation_delta, RULE_CAPACITY, (new_a[2] - old_a[2]) + (new_b[2] - old_b[2]), add)
     _record(violation_delta, RULE_MIN_ACCOUNTS, (new_a[3] - old_a[3]) + (new_b[3] - old_b[3]), add)
     _record(violation_delta, RULE_MAX_ACCOUNTS, (new_a[4] - old_a[4]) + (new_b[4] - old_b[4]), add)
@@ -696,6 +702,8 @@ def shift_deltas_weighted(
     penalty_regions = penalty_weight[RULE_REGIONS] if check_regions else 0.0
     penalty_leaving = penalty_weight[RULE_LEAVING] if check_leaving else 0.0
     penalty_barred = penalty_weight[RULE_BARRED]
+    distance_limit = rules.max_distance if on[RULE_MAX_DISTANCE] else np.inf
+    penalty_far = penalty_weight[RULE_MAX_DISTANCE]
     squares_potential = sums[SUM_SQUARES_POTENTIAL]
     squares_workload = sums[SUM_SQUARES_WORKLOAD]
     root_potential = np.sqrt(max(squares_potential, 0.0))
@@ -764,12 +772,14 @@ def shift_deltas_weighted(
                     if barred_rep[e] == a:
                         account_cost_a += penalty_barred
                         break
-            if cached_current:
-                travel_leaving = workload_i * current_distance[i]
-            else:
-                travel_leaving = workload_i * account_rep_distance(
-                    i, a, account_xyz, rep_xyz, distance
-                )
+            d_ia = (
+                current_distance[i]
+                if cached_current
+                else account_rep_distance(i, a, account_xyz, rep_xyz, distance)
+            )
+            travel_leaving = workload_i * d_ia
+            if d_ia > distance_limit:
+                account_cost_a += penalty_far
         else:
             assigned_workload += workload_i
         inverse_assigned_workload = inverse(assigned_workload)
@@ -868,11 +878,14 @@ def shift_deltas_weighted(
             rows[_MINIMUM, c] = -np.inf if leaving[b] else min_accounts
             rows[_BASELINE, c] = baseline[b] if check_potential_change else 0.0
             if cached_candidates:
-                rows[_DISTANCE, c] = candidate_distance[i, c]
+                d_ib = candidate_distance[i, c]
             else:
-                rows[_DISTANCE, c] = account_rep_distance(i, b, account_xyz, rep_xyz, distance)
+                d_ib = account_rep_distance(i, b, account_xyz, rep_xyz, distance)
+            rows[_DISTANCE, c] = d_ib
             skilled = skill[b, segment_i]
             cost = stay_cost if b == current else move_cost
+            if d_ib > distance_limit:
+                cost += penalty_far
             cost += mismatched_cost if has_skills[b] and not skilled else matched_cost
             if check_unary:
                 # Branch-free: each flag times its weight (0 for rules switched off).
@@ -1035,6 +1048,8 @@ def swap_deltas_weighted(
     penalty_regions = penalty_weight[RULE_REGIONS]
     penalty_leaving = penalty_weight[RULE_LEAVING]
     penalty_barred = penalty_weight[RULE_BARRED]
+    distance_limit = rules.max_distance if on[RULE_MAX_DISTANCE] else np.inf
+    penalty_far = penalty_weight[RULE_MAX_DISTANCE]
     grand_potential = grand_totals[POTENTIAL]
     inverse_potential = inverse(grand_potential)
     squares_potential = sums[SUM_SQUARES_POTENTIAL]
@@ -1125,6 +1140,12 @@ def swap_deltas_weighted(
             workload_k * d_ka - workload_k * d_kb
         )
         total += objective_weight[TRAVEL] * (travel_change * inverse_assigned_workload)
+        far_change = 0.0
+        far_change += 1.0 if d_ib > distance_limit else 0.0
+        far_change -= 1.0 if d_ia > distance_limit else 0.0
+        far_change += 1.0 if d_ka > distance_limit else 0.0
+        far_change -= 1.0 if d_kb > distance_limit else 0.0
+        total += penalty_far * far_change
         # Per-account terms: i at a then b, k at b then a.
         moved = sums[SUM_MOVED]
         moved_potential = sums[SUM_MOVED_POTENTIAL]

@@ -31,6 +31,7 @@ from kernels.arrays import (
     RULE_LEAVING,
     RULE_LOCKED,
     RULE_MAX_ACCOUNTS,
+    RULE_MAX_DISTANCE,
     RULE_MAX_MOVED,
     RULE_MAX_MOVED_POTENTIAL,
     RULE_MIN_ACCOUNTS,
@@ -201,9 +202,23 @@ def budget_excess(amount, is_on, budget):
 # and the helpers they call take scalars only.
 @njit
 def _accumulate_block(
-    start, stop, rep_of_account, accounts, reps, distance, on, totals, grand, sums, counts
+    start,
+    stop,
+    rep_of_account,
+    accounts,
+    reps,
+    distance,
+    on,
+    distance_limit,
+    totals,
+    grand,
+    sums,
+    counts,
 ):
-    """Serial pass over accounts [start, stop) into one block's buffers (zeroed here)."""
+    """Serial pass over accounts [start, stop) into one block's buffers (zeroed here).
+
+    `distance_limit` is the max_distance rule's km, inf when the rule is off.
+    """
     measures = accounts.measures
     current_rep = accounts.current_rep
     segment = accounts.segment
@@ -243,6 +258,7 @@ def _accumulate_block(
     n_specialists = 0.0
     n_leaving = 0.0
     n_barred = 0.0
+    n_far = 0.0
     for i in range(start, stop):
         j = rep_of_account[i]
         potential = measures[POTENTIAL, i]
@@ -268,6 +284,8 @@ def _accumulate_block(
         travel += workload * d
         assigned_workload += workload
         max_distance = max(max_distance, d)
+        if d > distance_limit:
+            n_far += 1.0
         skilled = skill[j, segment[i]]
         if has_skills[j] and not skilled:
             mismatch_potential += potential
@@ -297,6 +315,7 @@ def _accumulate_block(
     counts[RULE_SPECIALISTS] = n_specialists
     counts[RULE_LEAVING] = n_leaving
     counts[RULE_BARRED] = n_barred
+    counts[RULE_MAX_DISTANCE] = n_far
 
 
 @njit(parallel=True)
@@ -306,6 +325,7 @@ def _accumulate_blocks(
     reps,
     distance,
     on,
+    distance_limit,
     block_totals,
     block_grand,
     block_sums,
@@ -323,6 +343,7 @@ def _accumulate_blocks(
             reps,
             distance,
             on,
+            distance_limit,
             block_totals[block],
             block_grand[block],
             block_sums[block],
@@ -361,6 +382,7 @@ def evaluate_design(
     """
     n_measures, n_reps = totals.shape
     on = rules.on
+    distance_limit = rules.max_distance if on[RULE_MAX_DISTANCE] else np.inf
     block_totals = np.empty((N_BLOCKS, n_measures, n_reps))
     block_grand = np.empty((N_BLOCKS, n_measures))
     block_sums = np.empty((N_BLOCKS, N_SUMS))
@@ -373,6 +395,7 @@ def evaluate_design(
             reps,
             distance,
             on,
+            distance_limit,
             block_totals,
             block_grand,
             block_sums,
@@ -390,6 +413,7 @@ def evaluate_design(
                 reps,
                 distance,
                 on,
+                distance_limit,
                 block_totals[block],
                 block_grand[block],
                 block_sums[block],

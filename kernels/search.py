@@ -24,6 +24,7 @@ from kernels.arrays import (
     RULE_CONTIGUITY,
     RULE_LEAVING,
     RULE_LOCKED,
+    RULE_MAX_DISTANCE,
     RULE_PROTECTED,
     RULE_REGIONS,
     RULE_SPECIALISTS,
@@ -152,6 +153,7 @@ def select_candidates(
     check_leaving = on[RULE_LEAVING]
     check_locked = on[RULE_LOCKED]
     check_protected = on[RULE_PROTECTED]
+    distance_limit = rules.max_distance if on[RULE_MAX_DISTANCE] else np.inf
     region = accounts.region
     segment = accounts.segment
     current_rep = accounts.current_rep
@@ -197,6 +199,8 @@ def select_candidates(
                 if check_barred and _is_barred(i, j, barred_ptr, barred_rep):
                     continue
                 d = account_rep_distance(i, j, account_xyz, rep_xyz, distance)
+                if d > distance_limit:
+                    continue
                 # Insert (d, j) into the sorted row, dropping the farthest when full.
                 if found == k:
                     last = candidate_distance[i, k - 1]
@@ -235,6 +239,8 @@ def select_candidates(
         if check_specialists and specialist[j] and not skill[j, segment[i]]:
             continue
         if check_barred and _is_barred(i, j, barred_ptr, barred_rep):
+            continue
+        if account_rep_distance(i, j, account_xyz, rep_xyz, distance) > distance_limit:
             continue
         slot = found if found < k else k - 1
         candidate_rep[i, slot] = j
@@ -331,6 +337,13 @@ def design_distances(rep_of_account, accounts, reps, distance, out):
     for i in range(rep_of_account.shape[0]):
         j = rep_of_account[i]
         out[i] = 0.0 if j < 0 else account_rep_distance(i, j, account_xyz, rep_xyz, distance)
+
+
+@njit
+def rep_distances(i, accounts, reps, distance, out):
+    """d(i, j) from account i to every rep j into `out` (float64[n_reps])."""
+    for j in range(out.shape[0]):
+        out[j] = account_rep_distance(i, j, accounts.xyz, reps.xyz, distance)
 
 
 @njit

@@ -139,6 +139,7 @@ class KernelState:
             max_potential_change=0.1,
             max_moved=1e9,
             max_moved_potential=1e18,
+            max_distance=np.inf,
         )
         self.totals = np.zeros((3, n_reps))
         self.grand_totals = np.zeros(3)

@@ -28,6 +28,7 @@ RULES = Rules(
     protected_potential=100000.0,
     contiguity=True,
     contiguity_k=2,
+    max_distance_km=60.0,
 )
 WEIGHTS = {"potential_imbalance": 1.0, "travel": 0.1}
 
@@ -72,6 +73,7 @@ def plain(problem) -> reference.PlainInstance:
         max_potential_change=0.1,
         max_moved=1.0,
         max_moved_potential=0.05 * float(acc.potential.sum()),
+        max_distance=60.0,
         n_segments=len(acc.segment_names),
         n_regions=len(acc.region_names),
     )

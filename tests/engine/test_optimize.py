@@ -63,6 +63,9 @@ def one_rule(rule: str, instance: str) -> dict:
         "max_moved_potential": dict(max_moved_potential_share=0.4),
         "protected": dict(protected_potential=100_000.0 if small else 200_000.0),
         "contiguity": dict(contiguity=True, contiguity_k=2 if small else 6),
+        "max_distance": dict(
+            max_distance_km={"small": 400.0, "southwest": 900.0}.get(instance, 500.0)
+        ),
     }
     return {**NO_RULES, **bounds[rule]}
 
@@ -365,3 +368,23 @@ def test_broken_rules_are_told_in_their_units():
     )
     assert describe_violation("leaving", 3.0) == "leaving: 3 account(s) on a rep the rule forbids"
     assert describe_violation("balance", 2.3e-5).startswith("balance: territories 0.0023% outside")
+
+
+def test_max_distance_bounds_every_assignment_and_the_farthest_are_listed(tables):
+    from engine.designs import farthest_table
+
+    accounts, reps = tables["northeast"]
+    free = problem_of(accounts, reps, Rules(**NO_RULES))
+    today = farthest_table(free, "today", free.accounts.current_rep, n=3)
+    assert today.num_rows == 3 and today.column("km")[0].as_py() > 500.0
+    assert today.column("km").to_pylist() == sorted(today.column("km").to_pylist(), reverse=True)
+    bounded = problem_of(accounts, reps, Rules(**{**NO_RULES, "max_distance_km": 500.0}))
+    design = optimize(bounded, FAST)
+    assert design.feasible and design.evaluation.violations["max_distance"] == 0.0
+    farthest = farthest_table(bounded, "optimized", design.assignment, n=1)
+    assert farthest.column("km")[0].as_py() <= 500.0
+    assert design.evaluation.metrics["distance_max"] <= 500.0
+    # Nearer than any rep: no design, and the rule is named.
+    with pytest.raises(InfeasibleError) as error:
+        optimize(problem_of(accounts, reps, Rules(**{**NO_RULES, "max_distance_km": 1.0})), FAST)
+    assert error.value.rule == "max_distance"

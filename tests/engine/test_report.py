@@ -47,6 +47,7 @@ SECTIONS = {
     "map": "<h2>Territories before and after</h2>",
     "transitions": "<h2>Transition packages",
     "moves": "<h2>Largest changes of owner",
+    "farthest": "<h2>Farthest assignments",
     "stress": "<h2>Stress test</h2>",
     "designs": "<h2>Designs</h2>",
     "scenarios": "<h2>Scenario comparison</h2>",
@@ -181,7 +182,14 @@ def test_an_optimize_run_shows_designs_and_no_frontier_or_stress(tmp_path: Path,
     path = write_report(run.dir, problem)
     assert path == tmp_path / "report.html"
     page = path.read_text(encoding="utf-8")
-    assert sections_of(page) == {"recommended", "map", "transitions", "moves", "designs"}
+    assert sections_of(page) == {
+        "recommended",
+        "map",
+        "transitions",
+        "moves",
+        "farthest",
+        "designs",
+    }
     assert "Transition packages: optimized" in page
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["map.png"]
 
@@ -199,7 +207,7 @@ def test_a_stress_run_maps_the_design_it_is_given(tmp_path: Path, problem):
     moved = problem.instance.accounts.current_rep.copy()
     moved[1] = 2
     page = write_report(run.dir, problem, recommended=("optimized", moved)).read_text("utf-8")
-    assert sections_of(page) == {"recommended", "map", "stress"}
+    assert sections_of(page) == {"recommended", "map", "farthest", "stress"}
     assert "class='recommended'" in page  # its row of the stress summary
 
 
@@ -358,7 +366,7 @@ def test_a_headcount_curve_is_plotted_with_its_table(tmp_path: Path, problem):
     run.write_table("headcount", headcount_curve(labels))
     page = write_report(run.dir, problem, recommended=(labels[2], problem.accounts.current_rep))
     page = page.read_text(encoding="utf-8")
-    assert sections_of(page) == {"recommended", "headcount", "map"}
+    assert sections_of(page) == {"recommended", "headcount", "map", "farthest"}
     curve = section(page, "<h2>Headcount curve</h2>")
     assert "Over capacity at 2 reps" in curve
     assert "&lt;b&gt;4&lt;/b&gt; reps (+1)" in curve and "<b>4" not in page

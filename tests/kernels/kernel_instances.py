@@ -147,6 +147,7 @@ def random_plain_instance(rng, positive_workload=False):
         max_moved_potential=float(rng.uniform(0.0, 1.0) * total_potential),
         n_segments=n_segments,
         n_regions=n_regions,
+        max_distance=float(rng.uniform(20.0, 2500.0)),
     )
 
 
@@ -221,6 +222,7 @@ def to_arrays(inst):
         max_potential_change=float(inst.max_potential_change),
         max_moved=float(inst.max_moved),
         max_moved_potential=float(inst.max_moved_potential),
+        max_distance=float(inst.max_distance),
     )
     return accounts, reps, distance, rules
 

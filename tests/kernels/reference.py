@@ -43,6 +43,7 @@ class PlainInstance:
     max_moved_potential: float
     n_segments: int = 1
     n_regions: int = 1
+    max_distance: float = math.inf  # km from account to rep (the max_distance rule)
     notes: dict = field(default_factory=dict)
 
     @property
@@ -238,6 +239,8 @@ def evaluate(inst, assignment):
         v["barred"] = sum(1.0 for i, j in held if j in inst.barred[i])
     if on["leaving"]:
         v["leaving"] = sum(1.0 for i, j in held if inst.leaving[j])
+    if on["max_distance"]:
+        v["max_distance"] = sum(1.0 for i, j in held if distance_km(inst, i, j) > inst.max_distance)
     if on["contiguity"]:
         v["contiguity"] = sum(
             float(components(inst, assignment, j) - 1) for j in range(n_reps) if count[j] > 0

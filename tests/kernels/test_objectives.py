@@ -229,6 +229,7 @@ def large_instance(n_accounts, n_reps, seed):
         max_potential_change=0.08,
         max_moved=float(n_accounts // 10),
         max_moved_potential=float(measures[0].sum() * 0.1),
+        max_distance=500.0,
     )
     distance = DistanceArrays(np.zeros((0, 0)), 1.3, EARTH_RADIUS_KM)
     return design.astype(np.int64), accounts, reps, distance, rules

@@ -36,6 +36,8 @@ def brute_force_candidates(inst, k):
                 return False
             if on["barred"] and j in inst.barred[i]:
                 return False
+            if on["max_distance"] and distance_km(inst, i, j) > inst.max_distance:
+                return False
             stays = (on["locked"] and inst.locked[i]) or (on["protected"] and inst.protected[i])
             return not stays or j == current
 
