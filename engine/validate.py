@@ -5,14 +5,15 @@ Every check names the file, the column and up to 10 offending rows; nothing is r
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.errors import InputError
-from engine.io import read_table, rows_where
+from engine.errors import InputError, InputWarning
+from engine.io import check_unique_columns, read_table, rows_where
 from engine.model import LEAVING, REP_STATUSES, Accounts, Instance, Reps
 from engine.rules import BUILTIN_MEASURES, Rules
 
@@ -56,6 +57,7 @@ def instance_from_tables(
     acc.require(ACCOUNT_REQUIRED)
     account_ids = acc.ids("account_id")
 
+    _check_rep_lists(acc, rep_table, rules)
     region_names, segment_names = _vocabularies(acc, rep_table)
     reps_model = _build_reps(rep_table, rep_ids, region_names, segment_names)
     accounts_model = _build_accounts(
@@ -70,6 +72,7 @@ class _Table:
     """A table with the file it came from, and typed column getters that raise InputError."""
 
     def __init__(self, table: pa.Table, source: str) -> None:
+        check_unique_columns(table, source)
         self.table, self.source = table, source
         self.n = table.num_rows
 
@@ -133,8 +136,12 @@ class _Table:
         default: float | None = None,
         low: float | None = None,
         high: float | None = None,
+        summed: bool = False,
     ) -> np.ndarray:
-        """Numeric column as float64, checked for type, nulls, NaN and range."""
+        """Numeric column as float64, checked for type, nulls, NaN and range.
+
+        `summed` columns (added up per territory) must also have a finite total.
+        """
         if not self.has(name):
             return np.full(self.n, default, dtype=np.float64)
         col = self.column(name)
@@ -162,7 +169,26 @@ class _Table:
             bad = (values < low) | (values > high)
             if bad.any():
                 self.fail(name, f"out of range {low:g}..{high:g}", rows_where(bad))
+        if summed:
+            self._check_total(name, values)
         return values
+
+    def _check_total(self, name: str, values: np.ndarray) -> None:
+        """Refuse values whose column total overflows: every territory sum would be inf or NaN.
+
+        The rows named hold at least 1/n of the largest float each: when the total overflows
+        one such row always exists, and they are the values to look at.
+        """
+        with np.errstate(over="ignore"):
+            total = values.sum()
+        if not np.isfinite(total):
+            huge = np.abs(values) >= np.finfo(np.float64).max / self.n
+            self.fail(
+                name,
+                f"values so large that the column total overflows (largest {values.max():.3g}); "
+                "check the column's unit",
+                rows_where(huge),
+            )
 
     def flag(self, name: str) -> np.ndarray:
         """Boolean column; accepts booleans, 0/1 and true/false/yes/no text. Empty = false."""
@@ -206,6 +232,65 @@ def _vocabularies(acc: _Table, reps: _Table) -> tuple[tuple[str, ...], tuple[str
     return tuple(sorted(regions)), tuple(sorted(segments))
 
 
+def _check_rep_lists(acc: _Table, reps: _Table, rules: Rules) -> None:
+    """Compare each rep's `regions` and `skills` with the accounts' regions and segments.
+
+    A listed value that no account has matches nothing. Refused: a rep whose every region
+    matches nothing (it could hold no account), a specialist whose every skill does (likewise),
+    and, for those same lists, a value that differs from the data's only in case (a typo that
+    silently narrows the territory). Regions are checked under the regions rule only, and
+    skills are binding for specialists under the specialists rule only. Any other unmatched
+    value is legal but has no effect (a region with no accounts today, a skill that only
+    scores skill mismatch): a warning.
+    """
+    rep_ids = reps.text("rep_id")
+    specialist = reps.flag("specialist") & rules.specialists
+    if rules.regions:
+        binding = np.ones(reps.n, dtype=bool)
+        _check_rep_list(reps, rep_ids, "regions", "region", acc.text("region"), binding)
+    _check_rep_list(reps, rep_ids, "skills", "segment", acc.text("segment"), specialist)
+
+
+def _check_rep_list(
+    reps: _Table,
+    rep_ids: np.ndarray,
+    column: str,
+    word: str,
+    data_values: np.ndarray,
+    binding: np.ndarray,
+) -> None:
+    """One list column of the reps against the values in the data (see _check_rep_lists)."""
+    known = set(data_values.tolist())
+    folded = {v.casefold(): v for v in known}
+    refused: list[tuple[int, str]] = []
+    for j, listed in enumerate(_split_lists(reps.text(column))):
+        unmatched = [v for v in listed if v not in known]
+        if not unmatched:
+            continue
+        guesses = [folded[v.casefold()] for v in unmatched if v.casefold() in folded]
+        names = ", ".join(f"'{v}'" for v in unmatched)
+        who = "specialist" if column == "skills" and binding[j] else "rep"
+        head = f"{who} {rep_ids[j]} {column} {names} match no account {word}"
+        if guesses:
+            head += " (did you mean " + ", ".join(f"'{g}'" for g in guesses)
+            head += "? names are case-sensitive)"
+        tail = f"; {word}s in the data: {_listing(known)}"
+        if binding[j] and (guesses or len(unmatched) == len(listed)):
+            refused.append((j, head + ("" if guesses else ", so it could hold no account") + tail))
+        else:
+            message = f"{reps.source}, column '{column}': {head}, ignored{tail}"
+            warnings.warn(message, InputWarning, stacklevel=4)
+    if refused:
+        reps.fail(column, refused[0][1], [j + 1 for j, _ in refused])
+
+
+def _listing(values: set[str], limit: int = 20) -> str:
+    """Sorted values, comma-separated, the first `limit` of them."""
+    ordered = sorted(values)
+    more = f" ... ({len(ordered)} in all)" if len(ordered) > limit else ""
+    return ", ".join(ordered[:limit]) + more
+
+
 def _build_reps(t: _Table, ids: np.ndarray, region_names, segment_names) -> Reps:
     region_code = {r: k for k, r in enumerate(region_names)}
     segment_code = {s: k for k, s in enumerate(segment_names)}
@@ -232,7 +317,7 @@ def _build_reps(t: _Table, ids: np.ndarray, region_names, segment_names) -> Reps
         names=t.text("name"),
         home_lat=t.number("home_lat", low=-90, high=90),
         home_lon=t.number("home_lon", low=-180, high=180),
-        capacity=t.number("capacity", minimum=0.0, strict=True),
+        capacity=t.number("capacity", minimum=0.0, strict=True, summed=True),
         tenure_months=t.number("tenure_months", minimum=0.0),
         skill=skill,
         specialist=specialist,
@@ -274,7 +359,7 @@ def _build_accounts(
     for name in t.table.column_names:
         col_type = t.column(name).type
         if name not in known and (pa.types.is_integer(col_type) or pa.types.is_floating(col_type)):
-            extra[name] = t.number(name, minimum=0.0)
+            extra[name] = t.number(name, minimum=0.0, summed=True)
     for measure in rules.balance:
         if measure not in BUILTIN_MEASURES and measure not in extra:
             t.fail(measure, "is named by objective.rules.balance but is not a numeric column")
@@ -287,8 +372,8 @@ def _build_accounts(
         lon=t.number("lon", low=-180, high=180),
         region=region,
         segment=segment,
-        potential=t.number("potential", minimum=0.0),
-        workload=t.number("workload", minimum=0.0),
+        potential=t.number("potential", minimum=0.0, summed=True),
+        workload=t.number("workload", minimum=0.0, summed=True),
         current_rep=current_rep,
         relationship_years=np.where(current_rep >= 0, relationship, 0.0),
         locked=locked,

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import account_columns, write_csv
 
 
@@ -78,3 +80,79 @@ def test_console_script_and_module_agree(small_files, tmp_path: Path):
     assert (tmp_path / "a" / "config.yaml").read_text() == (
         tmp_path / "b" / "config.yaml"
     ).read_text()
+
+
+def test_duplicate_column_exits_2(run_cli, tmp_path: Path):
+    from tests.conftest import rep_columns
+
+    accounts = tmp_path / "accounts.csv"
+    write_csv(accounts, account_columns())
+    lines = accounts.read_text().splitlines()
+    accounts.write_text("\n".join([lines[0] + ',"workload"'] + [f"{x},1" for x in lines[1:]]))
+    reps = write_csv(tmp_path / "reps.csv", rep_columns())
+    code, _, err = run_cli(
+        "validate",
+        "data=files",
+        f"data.accounts={accounts}",
+        f"data.reps={reps}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert code == 2, err
+    assert "repeats column name(s) 'workload' (2 times)" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["data=files", "data.reps=R.csv"], "data=files needs data.accounts=PATH"),
+        (["data=files", "data.accounts=A.csv"], "data=files needs data.reps=PATH"),
+        (["data=files", "data.accounts=", "data.reps=R.csv"], "data.accounts is empty"),
+        (["+data.accounts=A.csv", "+data.reps=R.csv"], "add data=files"),
+        (["data.accounts=A.csv", "data.reps=R.csv"], "add data=files"),
+        (["data=synthetic", "+data.reps=R.csv"], "data.reps is read only with data=files"),
+    ],
+    ids=["no accounts", "no reps", "empty accounts", "appended", "plain", "preset named"],
+)
+def test_input_files_need_data_files(run_cli, tmp_path: Path, args, expected):
+    code, out, err = run_cli("validate", *args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2, out + err
+    assert expected in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "optimize", "stress", "evaluate", "generate"])
+@pytest.mark.parametrize("seed", ["abc", "1.5", "-1", "true"])
+def test_a_seed_that_is_not_an_integer_exits_2_before_anything(
+    run_cli, tmp_path: Path, command, seed
+):
+    code, _, err = run_cli(command, f"seed={seed}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2, err
+    assert f"terrasim {command}: error: seed must be an integer" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_solver_seed_is_checked_too(run_cli, tmp_path: Path):
+    code, _, err = run_cli("optimize", "solver.seed=x", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2 and "solver.seed must be an integer" in err, err
+
+
+def test_input_warnings_are_one_line_on_stderr(run_cli, tmp_path: Path):
+    from tests.conftest import rep_columns
+
+    reps = rep_columns()
+    reps["regions"][2] = "NY;CT;Ohio"
+    accounts = write_csv(tmp_path / "accounts.csv", account_columns())
+    reps_file = write_csv(tmp_path / "reps.csv", reps)
+    code, _, err = run_cli(
+        "validate",
+        "data=files",
+        f"data.accounts={accounts}",
+        f"data.reps={reps_file}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert code == 0, err
+    assert err.strip() == (
+        f"terrasim validate: warning: {reps_file}, column 'regions': rep R3 regions 'Ohio' "
+        "match no account region, ignored; regions in the data: CT, MA, NY, RI"
+    )
