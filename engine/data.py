@@ -49,7 +49,13 @@ def load_instance(data_cfg: Any, rules: Rules, seed: int) -> Instance:
             preset, seed=seed, n_accounts=data_cfg.get("n_accounts"), n_reps=data_cfg.get("n_reps")
         )
         return instance_from_tables(
-            accounts, reps, rules, f"{preset}:accounts", f"{preset}:reps", f"preset {preset}"
+            accounts,
+            reps,
+            rules,
+            f"{preset}:accounts",
+            f"{preset}:reps",
+            f"preset {preset}",
+            check_rep_lists=False,
         )
     if kind == "files":
         accounts, reps = (_file_path(data_cfg, key) for key in FILE_KEYS)

@@ -360,3 +360,13 @@ def test_duplicate_column_names_are_refused():
         instance_from_tables(
             pa.Table.from_arrays(arrays, names=names), pa.table(rep_columns()), RULES
         )
+
+
+def test_generated_tables_may_skip_the_rep_list_check():
+    # A small draw of a preset can leave a rep's only state without accounts.
+    reps = rep_columns()
+    reps["regions"][2] = "Ohio"
+    instance = instance_from_tables(
+        pa.table(account_columns()), pa.table(reps), RULES, check_rep_lists=False
+    )
+    assert not instance.reps.region_ok[2, list(instance.accounts.region_names).index("NY")]

@@ -156,3 +156,45 @@ def test_input_warnings_are_one_line_on_stderr(run_cli, tmp_path: Path):
         f"terrasim validate: warning: {reps_file}, column 'regions': rep R3 regions 'Ohio' "
         "match no account region, ignored; regions in the data: CT, MA, NY, RI"
     )
+
+
+def validate_columns(run_cli, tmp_path: Path, accounts: dict, reps: dict, *overrides: str):
+    return run_cli(
+        "validate",
+        "data=files",
+        f"data.accounts={write_csv(tmp_path / 'accounts.csv', accounts)}",
+        f"data.reps={write_csv(tmp_path / 'reps.csv', reps)}",
+        *overrides,
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+
+
+def test_an_account_no_rep_may_hold_exits_2(run_cli, tmp_path: Path):
+    from tests.conftest import rep_columns
+
+    accounts = account_columns()
+    accounts["barred_reps"][7] = "R1"  # A8, tech in MA: R1 was the only rep allowed
+    code, out, err = validate_columns(run_cli, tmp_path, accounts, rep_columns())
+    assert code == 2, out + err
+    assert "infeasible under rule 'barred': 1 account(s) have no rep the rules allow" in err
+    assert err.rstrip().endswith("— accounts A8")
+    assert not (tmp_path / "run").exists()
+    code, _, err = validate_columns(
+        run_cli, tmp_path, accounts, rep_columns(), "objective.rules.barred=false"
+    )
+    assert code == 0, err
+
+
+def test_locked_workload_over_its_reps_capacity_exits_2(run_cli, tmp_path: Path):
+    from tests.conftest import rep_columns
+
+    reps = rep_columns()
+    reps["capacity"][1] = 150.0  # R2 holds locked A4, 200 h of workload
+    code, out, err = validate_columns(run_cli, tmp_path, account_columns(), reps)
+    assert code == 2, out + err
+    assert "infeasible under rule 'capacity'" in err
+    assert "R2 200 h against 165 h" in err and err.rstrip().endswith("— accounts A4")
+    code, _, err = validate_columns(
+        run_cli, tmp_path, account_columns(), reps, "objective.rules.capacity.enabled=false"
+    )
+    assert code == 0, err
