@@ -23,6 +23,8 @@ REP_REQUIRED = ("rep_id", "home_lat", "home_lon", "capacity", "tenure_months")
 REP_OPTIONAL = ("name", "skills", "specialist", "regions", "status")
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0", ""}
+# Largest column total of a summed column (potential, workload, capacity, extra measures).
+TOTAL_LIMIT = float(np.sqrt(np.finfo(np.float64).max))
 
 
 def read_instance(accounts_path: str | Path, reps_path: str | Path, rules: Rules) -> Instance:
@@ -180,19 +182,21 @@ class _Table:
         return values
 
     def _check_total(self, name: str, values: np.ndarray) -> None:
-        """Refuse values whose column total overflows: every territory sum would be inf or NaN.
+        """Refuse values whose column total is too large to sum and square in float64.
 
-        The rows named hold at least 1/n of the largest float each: when the total overflows
-        one such row always exists, and they are the values to look at.
+        Territory sums and the spreads of them (a variance squares them) stay finite when the
+        column total stays below the square root of the largest float. The rows named hold at
+        least 1/n of that limit each: one always does when the total is over it.
         """
         with np.errstate(over="ignore"):
             total = values.sum()
-        if not np.isfinite(total):
-            huge = np.abs(values) >= np.finfo(np.float64).max / self.n
+        if not total < TOTAL_LIMIT:
+            huge = np.abs(values) >= TOTAL_LIMIT / self.n
             self.fail(
                 name,
-                f"values so large that the column total overflows (largest {values.max():.3g}); "
-                "check the column's unit",
+                "values so large that sums over them overflow (the column total must stay "
+                f"below {TOTAL_LIMIT:.2g}; largest value {values.max():.3g}): check the "
+                "column's unit",
                 rows_where(huge),
             )
 

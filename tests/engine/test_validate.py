@@ -175,6 +175,12 @@ BAD_INPUTS = {
         "potential",
         "1, 4",
     ),
+    "potential too large to square": (
+        bad(set_value("potential", 6, 1e200)),
+        "accounts.csv",
+        "potential",
+        "7",
+    ),
     "workload whose total overflows": (
         bad(lambda c: c.update(workload=[1.7e308] * 8)),
         "accounts.csv",
