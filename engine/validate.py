@@ -64,9 +64,9 @@ def instance_from_tables(
     acc.require(ACCOUNT_REQUIRED)
     account_ids = acc.ids("account_id")
 
+    region_names, segment_names = _vocabularies(acc, rep_table)
     if check_rep_lists:
         _check_rep_lists(acc, rep_table, rules)
-    region_names, segment_names = _vocabularies(acc, rep_table)
     reps_model = _build_reps(rep_table, rep_ids, region_names, segment_names)
     accounts_model = _build_accounts(
         acc, account_ids, rep_index, region_names, segment_names, rules
@@ -250,8 +250,9 @@ def _check_rep_lists(acc: _Table, reps: _Table, rules: Rules) -> None:
     and, for those same lists, a value that differs from the data's only in case (a typo that
     silently narrows the territory). Regions are checked under the regions rule only, and
     skills are binding for specialists under the specialists rule only. Any other unmatched
-    value is legal but has no effect (a region with no accounts today, a skill that only
-    scores skill mismatch): a warning.
+    value is legal and gets a warning: a region with no accounts today beside regions that
+    match (it adds nothing), or a skill that is not binding (no account counts as within it
+    for skill mismatch).
     """
     rep_ids = reps.text("rep_id")
     specialist = reps.flag("specialist") & rules.specialists
@@ -288,7 +289,12 @@ def _check_rep_list(
         if binding[j] and (guesses or len(unmatched) == len(listed)):
             refused.append((j, head + ("" if guesses else ", so it could hold no account") + tail))
         else:
-            message = f"{reps.source}, column '{column}': {head}, ignored{tail}"
+            effect = (
+                "ignored"
+                if column == "regions"
+                else f"so no account counts as within {'it' if len(unmatched) == 1 else 'them'}"
+            )
+            message = f"{reps.source}, column '{column}': {head}, {effect}{tail}"
             warnings.warn(message, InputWarning, stacklevel=4)
     if refused:
         reps.fail(column, refused[0][1], [j + 1 for j, _ in refused])

@@ -341,7 +341,9 @@ def test_unmatched_values_that_take_nothing_away_are_warnings():
     messages = [str(w.message) for w in record]
     assert any("rep R3 regions 'Ohio' match no account region, ignored" in m for m in messages)
     assert any(
-        "rep R3 skills 'Tech' match no account segment (did you mean 'tech'" in m for m in messages
+        "rep R3 skills 'Tech' match no account segment (did you mean 'tech'? names are "
+        "case-sensitive), so no account counts as within it" in m
+        for m in messages
     )
     acc = instance.accounts
     assert instance.reps.region_ok[2, acc.region_names.index("NY")]
