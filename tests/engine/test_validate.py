@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.errors import InputError, InputWarning
+from engine.data import load_instance
+from engine.errors import InputError, InputWarning, TerrasimError
 from engine.rules import Rules
 from engine.validate import instance_from_tables, read_instance
 from tests.conftest import account_columns, rep_columns, write_csv
@@ -378,3 +379,11 @@ def test_generated_tables_may_skip_the_rep_list_check():
         pa.table(account_columns()), pa.table(reps), RULES, check_rep_lists=False
     )
     assert not instance.reps.region_ok[2, list(instance.accounts.region_names).index("NY")]
+
+
+def test_a_preset_config_with_input_files_is_refused():
+    data = {"kind": "synthetic", "preset": "northeast", "accounts": "A.csv"}
+    with pytest.raises(TerrasimError, match="data.accounts is read only with data=files"):
+        load_instance(data, RULES, seed=0)
+    with pytest.raises(TerrasimError, match=r"data=files needs data.reps=PATH"):
+        load_instance({"kind": "files", "accounts": "A.csv"}, RULES, seed=0)

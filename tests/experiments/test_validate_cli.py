@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import account_columns, write_csv
+from tests.conftest import account_columns, rep_columns, write_csv
 
 
 def test_validate_prints_a_summary(run_cli, small_files, tmp_path: Path):
@@ -30,8 +30,6 @@ def test_bad_input_exits_2_and_writes_nothing(run_cli, tmp_path: Path):
     columns = account_columns()
     columns["potential"][1] = -3.0
     accounts = write_csv(tmp_path / "accounts.csv", columns)
-    from tests.conftest import rep_columns
-
     reps = write_csv(tmp_path / "reps.csv", rep_columns())
     run_dir = tmp_path / "run"
     code, out, err = run_cli(
@@ -83,8 +81,6 @@ def test_console_script_and_module_agree(small_files, tmp_path: Path):
 
 
 def test_duplicate_column_exits_2(run_cli, tmp_path: Path):
-    from tests.conftest import rep_columns
-
     accounts = tmp_path / "accounts.csv"
     write_csv(accounts, account_columns())
     lines = accounts.read_text().splitlines()
@@ -138,8 +134,6 @@ def test_solver_seed_is_checked_too(run_cli, tmp_path: Path):
 
 
 def test_input_warnings_are_one_line_on_stderr(run_cli, tmp_path: Path):
-    from tests.conftest import rep_columns
-
     reps = rep_columns()
     reps["regions"][2] = "NY;CT;Ohio"
     accounts = write_csv(tmp_path / "accounts.csv", account_columns())
@@ -170,8 +164,6 @@ def validate_columns(run_cli, tmp_path: Path, accounts: dict, reps: dict, *overr
 
 
 def test_an_account_no_rep_may_hold_exits_2(run_cli, tmp_path: Path):
-    from tests.conftest import rep_columns
-
     accounts = account_columns()
     accounts["barred_reps"][7] = "R1"  # A8, tech in MA: R1 was the only rep allowed
     code, out, err = validate_columns(run_cli, tmp_path, accounts, rep_columns())
@@ -186,8 +178,6 @@ def test_an_account_no_rep_may_hold_exits_2(run_cli, tmp_path: Path):
 
 
 def test_locked_workload_over_its_reps_capacity_exits_2(run_cli, tmp_path: Path):
-    from tests.conftest import rep_columns
-
     reps = rep_columns()
     reps["capacity"][1] = 150.0  # R2 holds locked A4, 200 h of workload
     code, out, err = validate_columns(run_cli, tmp_path, account_columns(), reps)
