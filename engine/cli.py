@@ -7,18 +7,22 @@ each job is resumable and a user error fails only its job (engine/sweep.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from engine.errors import TerrasimError
-from engine.runs import Results, Run
+from engine.errors import InputWarning, TerrasimError
+from engine.runs import Results, Run, check_seeds
 from engine.sweep import register_resolvers, run_sweep_job
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -40,23 +44,28 @@ def experiment(config_name: str) -> Callable[[Task], Callable[[], None]]:
     def decorate(task: Task) -> Callable[[], None]:
         state = {"started": False}
 
+        def checked_task(cfg: DictConfig, run: Run) -> Results | None:
+            check_seeds(cfg)
+            return task(cfg, run)
+
         def hydra_task(cfg: DictConfig) -> None:
             state["started"] = True
             hydra_cfg = HydraConfig.get()
             run = Run(hydra_cfg.runtime.output_dir, cfg)
-            if hydra_cfg.mode == RunMode.MULTIRUN:
-                run_sweep_job(task, run, config_name)
-                return
-            try:
-                if hydra_cfg.sweeper.get("params"):
-                    raise TerrasimError(
-                        "a sweep (sweep= preset or hydra.sweeper.params) runs only with -m"
-                    )
-                task(cfg, run)
-            except TerrasimError as exc:
-                print(f"terrasim {config_name}: error: {exc}", file=sys.stderr)
-                _remove_if_empty(run.dir)
-                sys.exit(USER_ERROR)
+            with _input_warnings(config_name):
+                if hydra_cfg.mode == RunMode.MULTIRUN:
+                    run_sweep_job(checked_task, run, config_name)
+                    return
+                try:
+                    if hydra_cfg.sweeper.get("params"):
+                        raise TerrasimError(
+                            "a sweep (sweep= preset or hydra.sweeper.params) runs only with -m"
+                        )
+                    checked_task(cfg, run)
+                except TerrasimError as exc:
+                    print(f"terrasim {config_name}: error: {exc}", file=sys.stderr)
+                    _remove_if_empty(run.dir)
+                    sys.exit(USER_ERROR)
 
         hydra_task.__module__ = task.__module__
         hydra_task.__qualname__ = task.__qualname__
@@ -67,6 +76,10 @@ def experiment(config_name: str) -> Callable[[Task], Callable[[], None]]:
         @functools.wraps(task)
         def main() -> None:
             state["started"] = False
+            refused = data_override_error(sys.argv[1:])
+            if refused:
+                print(f"terrasim {config_name}: error: {refused}", file=sys.stderr)
+                sys.exit(USER_ERROR)
             try:
                 app()
             except SystemExit as exc:
@@ -78,6 +91,42 @@ def experiment(config_name: str) -> Callable[[Task], Callable[[], None]]:
         return main
 
     return decorate
+
+
+def data_override_error(args: list[str]) -> str | None:
+    """Why overrides that set an input file without `data=files` are refused, or None.
+
+    The default `data` group is a preset, with no `accounts` or `reps` key: Hydra would reject
+    `data.accounts=PATH` and suggest `+data.accounts=PATH`, which the preset then ignores.
+    """
+    try:
+        overrides = OverridesParser.create().parse_overrides(
+            [a for a in args if "=" in a and not a.startswith("-")]
+        )
+    except HydraException:
+        return None  # Hydra reports a malformed override itself
+    files = [o.key_or_group for o in overrides if o.key_or_group in ("data.accounts", "data.reps")]
+    group = [o for o in overrides if o.key_or_group == "data"]
+    if files and not (group and (group[-1].is_sweep_override() or group[-1].value() == "files")):
+        return f"{files[0]} is read only with data=files: add data=files"
+    return None
+
+
+@contextlib.contextmanager
+def _input_warnings(config_name: str) -> Iterator[None]:
+    """Print each InputWarning as one line on stderr, every time it is raised."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, InputWarning):
+            print(f"terrasim {config_name}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)
+        warnings.showwarning = show
+        yield
 
 
 def _remove_if_empty(directory: Path) -> None:

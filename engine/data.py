@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from omegaconf.errors import MissingMandatoryValue
 
 from engine.errors import InputError, TerrasimError
 from engine.io import read_table, rows_where
@@ -13,6 +14,8 @@ from engine.model import Instance
 from engine.problem import Problem, build_problem
 from engine.rules import Rules, objective_from_config
 from engine.validate import instance_from_tables, read_instance
+
+FILE_KEYS = ("accounts", "reps")  # the keys of `data=files`
 
 
 def load_instance(data_cfg: Any, rules: Rules, seed: int) -> Instance:
@@ -32,6 +35,13 @@ def load_instance(data_cfg: Any, rules: Rules, seed: int) -> Instance:
     if kind == "synthetic":
         from engine.generator import PRESETS, generate_instance
 
+        given = [k for k in FILE_KEYS if k in data_cfg]
+        if given:
+            # Without this a `+data.accounts=...` would be dropped and the preset used.
+            raise TerrasimError(
+                f"data.{given[0]} is read only with data=files: add data=files "
+                "(data=files data.accounts=PATH data.reps=PATH)"
+            )
         preset = data_cfg.get("preset")
         if preset not in PRESETS:
             raise TerrasimError(f"data.preset: unknown preset '{preset}'; one of {sorted(PRESETS)}")
@@ -39,11 +49,31 @@ def load_instance(data_cfg: Any, rules: Rules, seed: int) -> Instance:
             preset, seed=seed, n_accounts=data_cfg.get("n_accounts"), n_reps=data_cfg.get("n_reps")
         )
         return instance_from_tables(
-            accounts, reps, rules, f"{preset}:accounts", f"{preset}:reps", f"preset {preset}"
+            accounts,
+            reps,
+            rules,
+            f"{preset}:accounts",
+            f"{preset}:reps",
+            f"preset {preset}",
+            check_rep_lists=False,
         )
     if kind == "files":
-        return read_instance(data_cfg["accounts"], data_cfg["reps"], rules)
+        accounts, reps = (_file_path(data_cfg, key) for key in FILE_KEYS)
+        return read_instance(accounts, reps, rules)
     raise TerrasimError(f"data.kind must be 'synthetic' or 'files', got {kind!r}")
+
+
+def _file_path(data_cfg: Any, key: str) -> str:
+    """The path `data.KEY` of a files config, or a TerrasimError saying how to give it."""
+    try:
+        value = data_cfg.get(key)
+    except MissingMandatoryValue:
+        value = None
+    if value is None or value == "???":
+        raise TerrasimError(f"data=files needs data.{key}=PATH (the {key} file)")
+    if not str(value).strip():
+        raise TerrasimError(f"data.{key} is empty: give data.{key}=PATH (the {key} file)")
+    return str(value)
 
 
 def load_assignment(path: str, instance: Instance) -> np.ndarray:

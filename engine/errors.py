@@ -1,6 +1,7 @@
-"""The one exception type for problems a user can cause.
+"""The one exception type for problems a user can cause, and the one warning type.
 
-The CLI prints its message and exits with code 2; nothing else is caught.
+The CLI prints an error's message and exits with code 2; nothing else is caught. A warning
+(an input that runs but probably not as meant) is printed as one line on stderr.
 """
 
 
@@ -47,3 +48,10 @@ class InfeasibleError(TerrasimError):
             msg += f" — accounts {shown}{more}"
         super().__init__(msg)
         self.rule, self.account_ids = rule, ids
+
+
+class InputWarning(UserWarning):
+    """Input that is valid but probably not what was meant (a skill no account has).
+
+    Raised with `warnings.warn`; the CLI prints it as one `terrasim NAME: warning: ...` line.
+    """

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from engine.candidates import blocking_rules
+from engine.candidates import blocking_rules, candidate_lists
 from engine.console import money
 from engine.errors import InfeasibleError
 from engine.evaluate import FEASIBILITY_TOLERANCE, Evaluation
@@ -75,6 +75,28 @@ def broken_rules(violations: Mapping[str, float]) -> dict[str, float]:
     """The rules a design breaks, beyond the feasibility tolerance, largest first."""
     broken = {k: v for k, v in violations.items() if v > FEASIBILITY_TOLERANCE}
     return dict(sorted(broken.items(), key=lambda kv: -kv[1]))
+
+
+def broken_rules_lines(problem: Problem, design: np.ndarray, evaluation: Evaluation) -> list[str]:
+    """What a planner reads about a design's broken hard rules; empty when every rule holds.
+
+    One line per broken rule, in rule order, the first after "hard rules broken: ": the amount
+    in the rule's units and the accounts involved (the first 10 ids).
+    """
+    head = "hard rules broken: "
+    ids = problem.instance.accounts.ids
+    lines = []
+    for rule, amount in evaluation.violations.items():
+        if amount <= FEASIBILITY_TOLERANCE:
+            continue
+        involved = violating_accounts(problem, design, RULE_NAMES.index(rule))
+        text = describe_violation(rule, amount)
+        if involved.size:
+            shown = ", ".join(str(ids[i]) for i in involved[:10])
+            more = f" (and {involved.size - 10:,} more)" if involved.size > 10 else ""
+            text += f" — accounts {shown}{more}"
+        lines.append((head if not lines else " " * len(head)) + text)
+    return lines
 
 
 def unplaceable_error(problem: Problem, accounts: np.ndarray) -> InfeasibleError:
@@ -182,6 +204,68 @@ def check_forced_moves(problem: Problem) -> None:
             f"{potential / total:.1%}",
             ids,
         )
+
+
+def check_before_search(problem: Problem) -> None:
+    """Refuse a problem that no design can solve, for reasons known before any search.
+
+    In turn: accounts no rep may hold under the unary rules (what `optimize` refuses before
+    it starts), accounts that must keep their rep carrying more workload than that rep's
+    capacity (what it would report only after its search), and moves forced by the team change
+    beyond a disruption budget.
+
+    Raises
+    ------
+    InfeasibleError
+        Naming the rule and the accounts.
+    """
+    unplaceable = np.flatnonzero(candidate_lists(problem, k=1).rep[:, 0] < 0)
+    if unplaceable.size:
+        raise unplaceable_error(problem, unplaceable)
+    check_held_capacity(problem)
+    check_forced_moves(problem)
+
+
+def check_held_capacity(problem: Problem) -> None:
+    """Refuse reps whose locked (or protected) accounts alone exceed their capacity.
+
+    Those accounts stay with their rep in every design, so the capacity rule cannot hold.
+
+    Raises
+    ------
+    InfeasibleError
+        Under `capacity`, naming the reps, their held workload and capacity, and the accounts.
+    """
+    acc, reps, rules = problem.accounts, problem.reps, problem.rules
+    on = rules.on
+    if not on[RULE_CAPACITY]:
+        return
+    held = np.zeros(problem.n_accounts, dtype=bool)
+    if on[RULE_LOCKED]:
+        held |= acc.locked
+    if on[RULE_PROTECTED]:
+        held |= acc.protected
+    held &= acc.current_rep >= 0
+    owner = acc.current_rep[held]
+    load = np.bincount(owner, weights=acc.measures[WORKLOAD][held], minlength=problem.n_reps)
+    limit = reps.capacity * (1.0 + rules.capacity_slack)
+    over = np.flatnonzero(load > limit + FEASIBILITY_TOLERANCE)
+    if over.size == 0:
+        return
+    rep_ids, ids = problem.instance.reps.ids, problem.instance.accounts.ids
+    shown = "; ".join(
+        f"{rep_ids[j]} {load[j]:,.0f} h against {limit[j]:,.0f} h" for j in over[:5].tolist()
+    )
+    more = f" (and {over.size - 5} more reps)" if over.size > 5 else ""
+    accounts = np.flatnonzero(held & np.isin(acc.current_rep, over))
+    kept = "locked or protected" if on[RULE_PROTECTED] else "locked"
+    raise InfeasibleError(
+        "capacity",
+        f"{over.size:,} rep(s) hold more workload in {kept} accounts alone than their capacity "
+        f"with {rules.capacity_slack:.0%} slack: {shown}{more} (unlock accounts, raise "
+        "capacity or objective.rules.capacity.slack)",
+        [str(ids[i]) for i in accounts],
+    )
 
 
 def no_feasible_design_error(

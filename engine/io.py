@@ -82,7 +82,21 @@ def read_table(path: str | Path) -> pa.Table:
         ) from None
     except UnicodeDecodeError:
         raise InputError(str(path), None, "is not UTF-8 text") from None
+    check_unique_columns(table, str(path))
     return table
+
+
+def check_unique_columns(table: pa.Table, source: str) -> None:
+    """Refuse a table with two columns of one name: which of them is meant is unknowable."""
+    names = table.column_names
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        counts = ", ".join(f"'{n}' ({names.count(n)} times)" for n in repeated)
+        raise InputError(
+            source,
+            None,
+            f"the header repeats column name(s) {counts}: each column name must be unique",
+        )
 
 
 def _read_csv(path: Path) -> pa.Table:

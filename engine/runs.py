@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from omegaconf import DictConfig, OmegaConf
 
+from engine.errors import TerrasimError
 from engine.io import write_atomic, write_table_atomic, write_text_atomic
 
 LIBRARIES = ("numba", "numpy", "ray", "pyarrow", "pymoo", "hydra-core", "scipy")
@@ -26,6 +27,8 @@ EXECUTION_KEYS = ("ray", "report")
 EXECUTION_SUBKEYS = (("sim", "batch_size"),)
 # What an experiment may return: its key results by name, collected into sweep.arrow.
 Results = dict[str, int | float | str]
+# Seeds reach numpy and the Numba kernels as 64-bit integers.
+MAX_SEED = 2**63 - 1
 
 
 def recorded_config(cfg: DictConfig) -> dict[str, Any]:
@@ -37,6 +40,37 @@ def recorded_config(cfg: DictConfig) -> dict[str, Any]:
         if isinstance(recorded.get(group), dict):
             recorded[group] = {k: v for k, v in recorded[group].items() if k != key}
     return recorded
+
+
+def check_seeds(cfg: DictConfig) -> None:
+    """Refuse any `seed` of the config (`seed`, `solver.seed`, ...) that is not an integer.
+
+    Checked once, before a run starts: a seed read as text or a float would otherwise fail
+    deep inside one command and be taken silently by another.
+
+    Raises
+    ------
+    TerrasimError
+        Naming the key and the value given.
+    """
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for key, value in _seeds(plain, ""):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+            raise TerrasimError(
+                f"{key} must be an integer from 0 to 2**63-1, got {value!r} "
+                f"({type(value).__name__})"
+            )
+
+
+def _seeds(node: Any, prefix: str):
+    """(dotted key, value) of every key named `seed` in a plain config."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            if key == "seed":
+                yield dotted, value
+            else:
+                yield from _seeds(value, f"{dotted}.")
 
 
 @functools.cache

@@ -5,14 +5,15 @@ Every check names the file, the column and up to 10 offending rows; nothing is r
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.errors import InputError
-from engine.io import read_table, rows_where
+from engine.errors import InputError, InputWarning
+from engine.io import check_unique_columns, read_table, rows_where
 from engine.model import LEAVING, REP_STATUSES, Accounts, Instance, Reps
 from engine.rules import BUILTIN_MEASURES, Rules
 
@@ -22,6 +23,8 @@ REP_REQUIRED = ("rep_id", "home_lat", "home_lon", "capacity", "tenure_months")
 REP_OPTIONAL = ("name", "skills", "specialist", "regions", "status")
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0", ""}
+# Largest column total of a summed column (potential, workload, capacity, extra measures).
+TOTAL_LIMIT = float(np.sqrt(np.finfo(np.float64).max))
 
 
 def read_instance(accounts_path: str | Path, reps_path: str | Path, rules: Rules) -> Instance:
@@ -39,8 +42,13 @@ def instance_from_tables(
     accounts_source: str = "accounts",
     reps_source: str = "reps",
     source: str = "tables",
+    check_rep_lists: bool = True,
 ) -> Instance:
     """Validate two tables against DESIGN §2 and build the Instance.
+
+    `check_rep_lists` compares the reps' `regions` and `skills` with the accounts' (a value
+    that matches nothing is refused or warned about); generated tables skip it, since their
+    lists come from the generator's own names and a small draw may leave a state empty.
 
     Raises
     ------
@@ -57,6 +65,8 @@ def instance_from_tables(
     account_ids = acc.ids("account_id")
 
     region_names, segment_names = _vocabularies(acc, rep_table)
+    if check_rep_lists:
+        _check_rep_lists(acc, rep_table, rules)
     reps_model = _build_reps(rep_table, rep_ids, region_names, segment_names)
     accounts_model = _build_accounts(
         acc, account_ids, rep_index, region_names, segment_names, rules
@@ -70,6 +80,7 @@ class _Table:
     """A table with the file it came from, and typed column getters that raise InputError."""
 
     def __init__(self, table: pa.Table, source: str) -> None:
+        check_unique_columns(table, source)
         self.table, self.source = table, source
         self.n = table.num_rows
 
@@ -133,8 +144,12 @@ class _Table:
         default: float | None = None,
         low: float | None = None,
         high: float | None = None,
+        summed: bool = False,
     ) -> np.ndarray:
-        """Numeric column as float64, checked for type, nulls, NaN and range."""
+        """Numeric column as float64, checked for type, nulls, NaN and range.
+
+        `summed` columns (added up per territory) must also have a finite total.
+        """
         if not self.has(name):
             return np.full(self.n, default, dtype=np.float64)
         col = self.column(name)
@@ -162,7 +177,28 @@ class _Table:
             bad = (values < low) | (values > high)
             if bad.any():
                 self.fail(name, f"out of range {low:g}..{high:g}", rows_where(bad))
+        if summed:
+            self._check_total(name, values)
         return values
+
+    def _check_total(self, name: str, values: np.ndarray) -> None:
+        """Refuse values whose column total is too large to sum and square in float64.
+
+        Territory sums and the spreads of them (a variance squares them) stay finite when the
+        column total stays below the square root of the largest float. The rows named hold at
+        least 1/n of that limit each: one always does when the total is over it.
+        """
+        with np.errstate(over="ignore"):
+            total = values.sum()
+        if not total < TOTAL_LIMIT:
+            huge = np.abs(values) >= TOTAL_LIMIT / self.n
+            self.fail(
+                name,
+                "values so large that sums over them overflow (the column total must stay "
+                f"below {TOTAL_LIMIT:.2g}; largest value {values.max():.3g}): check the "
+                "column's unit",
+                rows_where(huge),
+            )
 
     def flag(self, name: str) -> np.ndarray:
         """Boolean column; accepts booleans, 0/1 and true/false/yes/no text. Empty = false."""
@@ -206,6 +242,71 @@ def _vocabularies(acc: _Table, reps: _Table) -> tuple[tuple[str, ...], tuple[str
     return tuple(sorted(regions)), tuple(sorted(segments))
 
 
+def _check_rep_lists(acc: _Table, reps: _Table, rules: Rules) -> None:
+    """Compare each rep's `regions` and `skills` with the accounts' regions and segments.
+
+    A listed value that no account has matches nothing. Refused: a rep whose every region
+    matches nothing (it could hold no account), a specialist whose every skill does (likewise),
+    and, for those same lists, a value that differs from the data's only in case (a typo that
+    silently narrows the territory). Regions are checked under the regions rule only, and
+    skills are binding for specialists under the specialists rule only. Any other unmatched
+    value is legal and gets a warning: a region with no accounts today beside regions that
+    match (it adds nothing), or a skill that is not binding (no account counts as within it
+    for skill mismatch).
+    """
+    rep_ids = reps.text("rep_id")
+    specialist = reps.flag("specialist") & rules.specialists
+    if rules.regions:
+        binding = np.ones(reps.n, dtype=bool)
+        _check_rep_list(reps, rep_ids, "regions", "region", acc.text("region"), binding)
+    _check_rep_list(reps, rep_ids, "skills", "segment", acc.text("segment"), specialist)
+
+
+def _check_rep_list(
+    reps: _Table,
+    rep_ids: np.ndarray,
+    column: str,
+    word: str,
+    data_values: np.ndarray,
+    binding: np.ndarray,
+) -> None:
+    """One list column of the reps against the values in the data (see _check_rep_lists)."""
+    known = set(data_values.tolist())
+    folded = {v.casefold(): v for v in known}
+    refused: list[tuple[int, str]] = []
+    for j, listed in enumerate(_split_lists(reps.text(column))):
+        unmatched = [v for v in listed if v not in known]
+        if not unmatched:
+            continue
+        guesses = [folded[v.casefold()] for v in unmatched if v.casefold() in folded]
+        names = ", ".join(f"'{v}'" for v in unmatched)
+        who = "specialist" if column == "skills" and binding[j] else "rep"
+        head = f"{who} {rep_ids[j]} {column} {names} match no account {word}"
+        if guesses:
+            head += " (did you mean " + ", ".join(f"'{g}'" for g in guesses)
+            head += "? names are case-sensitive)"
+        tail = f"; {word}s in the data: {_listing(known)}"
+        if binding[j] and (guesses or len(unmatched) == len(listed)):
+            refused.append((j, head + ("" if guesses else ", so it could hold no account") + tail))
+        else:
+            effect = (
+                "ignored"
+                if column == "regions"
+                else f"so no account counts as within {'it' if len(unmatched) == 1 else 'them'}"
+            )
+            message = f"{reps.source}, column '{column}': {head}, {effect}{tail}"
+            warnings.warn(message, InputWarning, stacklevel=4)
+    if refused:
+        reps.fail(column, refused[0][1], [j + 1 for j, _ in refused])
+
+
+def _listing(values: set[str], limit: int = 20) -> str:
+    """Sorted values, comma-separated, the first `limit` of them."""
+    ordered = sorted(values)
+    more = f" ... ({len(ordered)} in all)" if len(ordered) > limit else ""
+    return ", ".join(ordered[:limit]) + more
+
+
 def _build_reps(t: _Table, ids: np.ndarray, region_names, segment_names) -> Reps:
     region_code = {r: k for k, r in enumerate(region_names)}
     segment_code = {s: k for k, s in enumerate(segment_names)}
@@ -232,7 +333,7 @@ def _build_reps(t: _Table, ids: np.ndarray, region_names, segment_names) -> Reps
         names=t.text("name"),
         home_lat=t.number("home_lat", low=-90, high=90),
         home_lon=t.number("home_lon", low=-180, high=180),
-        capacity=t.number("capacity", minimum=0.0, strict=True),
+        capacity=t.number("capacity", minimum=0.0, strict=True, summed=True),
         tenure_months=t.number("tenure_months", minimum=0.0),
         skill=skill,
         specialist=specialist,
@@ -274,7 +375,7 @@ def _build_accounts(
     for name in t.table.column_names:
         col_type = t.column(name).type
         if name not in known and (pa.types.is_integer(col_type) or pa.types.is_floating(col_type)):
-            extra[name] = t.number(name, minimum=0.0)
+            extra[name] = t.number(name, minimum=0.0, summed=True)
     for measure in rules.balance:
         if measure not in BUILTIN_MEASURES and measure not in extra:
             t.fail(measure, "is named by objective.rules.balance but is not a numeric column")
@@ -287,8 +388,8 @@ def _build_accounts(
         lon=t.number("lon", low=-180, high=180),
         region=region,
         segment=segment,
-        potential=t.number("potential", minimum=0.0),
-        workload=t.number("workload", minimum=0.0),
+        potential=t.number("potential", minimum=0.0, summed=True),
+        workload=t.number("workload", minimum=0.0, summed=True),
         current_rep=current_rep,
         relationship_years=np.where(current_rep >= 0, relationship, 0.0),
         locked=locked,

@@ -6,6 +6,7 @@ from engine.cli import experiment
 from engine.console import format_table
 from engine.data import load_assignment, load_problem
 from engine.evaluate import evaluate, evaluation_table
+from engine.infeasibility import broken_rules_lines
 from engine.runs import Results, Run
 
 
@@ -21,11 +22,7 @@ def main(cfg: DictConfig, run: Run) -> Results:
     result = evaluate(problem, design)
     rows = {name: {label: value} for name, value in {**result.objectives, **result.metrics}.items()}
     print(format_table(rows, title=f"{instance.source}"))
-    broken = {k: v for k, v in result.violations.items() if v > 0}
-    if broken:
-        print("hard rules broken: " + ", ".join(f"{k} ({v:g})" for k, v in broken.items()))
-    else:
-        print("every hard rule holds")
+    print("\n".join(broken_rules_lines(problem, design, result)) or "every hard rule holds")
     run.write_table("evaluation", evaluation_table(result, instance.reps.ids, label))
     run.save_config()
     print(f"wrote {run.dir / 'evaluation.arrow'}")

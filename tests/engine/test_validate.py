@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.errors import InputError
+from engine.data import load_instance
+from engine.errors import InputError, InputWarning, TerrasimError
 from engine.rules import Rules
 from engine.validate import instance_from_tables, read_instance
 from tests.conftest import account_columns, rep_columns, write_csv
@@ -145,6 +146,60 @@ BAD_INPUTS = {
         "locked",
         "8",
     ),
+    "rep regions that match no account region": (
+        bad(None, set_value("regions", 2, "New York;Connecticut")),
+        "reps.csv",
+        "regions",
+        "3",
+    ),
+    "rep region that differs in case": (
+        bad(None, set_value("regions", 0, "MA;ri;CT")),
+        "reps.csv",
+        "regions",
+        "1",
+    ),
+    "specialist skills that match no segment": (
+        bad(None, set_value("skills", 1, "health")),
+        "reps.csv",
+        "skills",
+        "2",
+    ),
+    "specialist skill that differs in case": (
+        bad(None, set_value("skills", 1, "Healthcare")),
+        "reps.csv",
+        "skills",
+        "2",
+    ),
+    "potential whose total overflows": (
+        bad(lambda c: c.update(potential=[1e308, 1.0, 1.0, 1e308, 1.0, 1.0, 1.0, 1.0])),
+        "accounts.csv",
+        "potential",
+        "1, 4",
+    ),
+    "potential too large to square": (
+        bad(set_value("potential", 6, 1e200)),
+        "accounts.csv",
+        "potential",
+        "7",
+    ),
+    "workload whose total overflows": (
+        bad(lambda c: c.update(workload=[1.7e308] * 8)),
+        "accounts.csv",
+        "workload",
+        "1, 2, 3, 4, 5, 6, 7, 8",
+    ),
+    "capacity whose total overflows": (
+        bad(None, lambda c: c.update(capacity=[400.0, 1.7e308, 1.7e308])),
+        "reps.csv",
+        "capacity",
+        "2, 3",
+    ),
+    "extra measure whose total overflows": (
+        bad(lambda c: c.update(visits=[1e308] * 8)),
+        "accounts.csv",
+        "visits",
+        "1, 2, 3",
+    ),
 }
 
 
@@ -260,3 +315,75 @@ def test_extra_numeric_columns_are_kept_for_balance_rules():
     assert instance.accounts.extra["visits"].sum() == 36.0
     with pytest.raises(InputError, match="'calls'"):
         check(account_columns(), rep_columns(), Rules(balance={"calls": 0.1}))
+
+
+def test_unmatched_rep_lists_name_the_values_in_the_data():
+    reps = rep_columns()
+    reps["regions"][2] = "Ohio"
+    with pytest.raises(InputError) as info:
+        check(account_columns(), reps)
+    assert (
+        "rep R3 regions 'Ohio' match no account region, so it could hold no account; "
+        "regions in the data: CT, MA, NY, RI"
+    ) in str(info.value)
+    reps = rep_columns()
+    reps["skills"][1] = "Healthcare"
+    with pytest.raises(InputError, match=r"did you mean 'healthcare'\?") as info:
+        check(account_columns(), reps)
+    assert "segments in the data: healthcare, retail, tech" in str(info.value)
+
+
+def test_unmatched_values_that_take_nothing_away_are_warnings():
+    reps = rep_columns()
+    reps["regions"][2] = "NY;CT;Ohio"  # R3 still covers NY and CT
+    reps["skills"][2] = "Tech;retail"  # R3 is no specialist: skills only score mismatch
+    with pytest.warns(InputWarning) as record:
+        instance = check(account_columns(), reps)
+    messages = [str(w.message) for w in record]
+    assert any("rep R3 regions 'Ohio' match no account region, ignored" in m for m in messages)
+    assert any(
+        "rep R3 skills 'Tech' match no account segment (did you mean 'tech'? names are "
+        "case-sensitive), so no account counts as within it" in m
+        for m in messages
+    )
+    acc = instance.accounts
+    assert instance.reps.region_ok[2, acc.region_names.index("NY")]
+    assert not instance.reps.skill[2, acc.segment_names.index("tech")]
+
+
+def test_rep_lists_bind_only_under_their_rules():
+    reps = rep_columns()
+    reps["regions"][2] = "Ohio"
+    assert check(account_columns(), reps, Rules(regions=False)).reps.n_reps == 3
+    reps = rep_columns()
+    reps["skills"][1] = "health"  # R2 is a specialist, but the rule is off
+    with pytest.warns(InputWarning, match="rep R2 skills 'health'"):
+        check(account_columns(), reps, Rules(specialists=False))
+
+
+def test_duplicate_column_names_are_refused():
+    columns = account_columns()
+    names = [*columns, "potential"]
+    arrays = [pa.array(v) for v in columns.values()] + [pa.array(columns["potential"])]
+    with pytest.raises(InputError, match=r"repeats column name\(s\) 'potential' \(2 times\)"):
+        instance_from_tables(
+            pa.Table.from_arrays(arrays, names=names), pa.table(rep_columns()), RULES
+        )
+
+
+def test_generated_tables_may_skip_the_rep_list_check():
+    # A small draw of a preset can leave a rep's only state without accounts.
+    reps = rep_columns()
+    reps["regions"][2] = "Ohio"
+    instance = instance_from_tables(
+        pa.table(account_columns()), pa.table(reps), RULES, check_rep_lists=False
+    )
+    assert not instance.reps.region_ok[2, list(instance.accounts.region_names).index("NY")]
+
+
+def test_a_preset_config_with_input_files_is_refused():
+    data = {"kind": "synthetic", "preset": "northeast", "accounts": "A.csv"}
+    with pytest.raises(TerrasimError, match="data.accounts is read only with data=files"):
+        load_instance(data, RULES, seed=0)
+    with pytest.raises(TerrasimError, match=r"data=files needs data.reps=PATH"):
+        load_instance({"kind": "files", "accounts": "A.csv"}, RULES, seed=0)

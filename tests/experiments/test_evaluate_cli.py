@@ -101,3 +101,35 @@ def test_evaluate_preset_is_reproducible(run_cli, tmp_path: Path):
     assert (tmp_path / "a" / "evaluation.arrow").read_bytes() == (
         tmp_path / "b" / "evaluation.arrow"
     ).read_bytes()
+
+
+def test_broken_rules_are_named_with_units_and_accounts(run_cli, small_files, tmp_path: Path):
+    accounts, reps = small_files
+    ids = [f"A{i}" for i in range(1, 9)]
+    pacsv.write_csv(pa.table({"account_id": ids, "rep_id": ["R1"] * 8}), tmp_path / "design.csv")
+    code, out, err = run_cli(
+        "evaluate",
+        "data=files",
+        f"data.accounts={accounts}",
+        f"data.reps={reps}",
+        f"assignment={tmp_path / 'design.csv'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert code == 0, err
+    pad = " " * len("hard rules broken: ")
+    assert (
+        "hard rules broken: locked: 1 account(s) on a rep the rule forbids — accounts A4\n"
+        f"{pad}regions: 3 account(s) on a rep the rule forbids — accounts A5, A6, A7\n"
+        f"{pad}capacity: 230 hours of workload over the reps' capacity — accounts A1, A2, A3, "
+        "A4, A5, A6, A7, A8\n"
+    ) in out
+
+
+def test_long_lists_of_accounts_are_cut_at_ten(run_cli, tmp_path: Path):
+    code, out, err = run_cli(
+        "evaluate", "objective.rules.capacity.slack=0", f"hydra.run.dir={tmp_path / 'run'}"
+    )
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.startswith("hard rules broken: "))
+    assert line.startswith("hard rules broken: capacity: 1,635 hours of workload over the reps'")
+    assert line.count(", A") == 9 and line.endswith(" more)")
