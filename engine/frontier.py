@@ -27,7 +27,7 @@ from engine.candidates import Candidates, candidate_lists
 from engine.designs import NamedDesign, designs_table
 from engine.errors import TerrasimError
 from engine.evaluate import FEASIBILITY_TOLERANCE, evaluate
-from engine.infeasibility import check_forced_moves, no_feasible_design_error
+from engine.infeasibility import check_forced_moves, forced_moves, no_feasible_design_error
 from engine.optimize import Design, SolverSettings, optimize
 from engine.problem import Problem, rule_arrays
 from kernels.arrays import (
@@ -293,7 +293,8 @@ def epsilon_sweep(
     settings : SolverSettings
         Used as given, except that an infeasible point is returned, not raised.
     budgets : sequence of int, optional
-        Accounts moved at most; `default_budgets(problem.n_accounts)` when omitted.
+        Accounts moved at most, on top of those the team forces to move
+        (engine.infeasibility.forced_moves); `default_budgets(problem.n_accounts)` when omitted.
     map_fn : callable
         Called as ``map_fn(function, budgets)``; returns the designs in the same order.
     label : str
@@ -321,7 +322,10 @@ def _epsilon_sweep(
     """`epsilon_sweep`, and every optimizer run it made (to see what stopped them)."""
     if budgets is None:
         budgets = default_budgets(problem.n_accounts)
-    budgets = sorted({int(k) for k in budgets})
+    # The moves the team forces (a leaving rep's book) are in every design: each budget is
+    # counted on top of them, so the smallest point is "only what must move".
+    forced = sum(len(a) for a in forced_moves(problem).values())
+    budgets = sorted({int(k) + forced for k in budgets})
     settings = dataclasses.replace(settings, raise_infeasible=False)
     # map_fn returns the points in the order of `budgets`, whichever worker finished first.
     solved = list(map_fn(functools.partial(_solve_point, problem, settings), budgets))

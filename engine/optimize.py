@@ -224,8 +224,9 @@ def optimize(
     unplaceable = np.flatnonzero(candidates.rep[:, 0] < 0)
     if unplaceable.size:
         raise unplaceable_error(problem, unplaceable)
-    if start is None:
-        # A start design is the caller's (a frontier point): its budget is the caller's too.
+    if start is None and settings.raise_infeasible:
+        # A caller who takes infeasible designs back (a frontier point, a scenario) gets the
+        # search's best instead; a start design's budget is the caller's.
         check_forced_moves(problem)
 
     if start is not None:

@@ -132,3 +132,15 @@ def test_every_scenario_designs_a_feasible_plan_for_the_team(team):
     moved = designed["status_quo_plus"].design.evaluation.metrics["accounts_moved"]
     assert moved <= budget + forced
     assert str(forced) in designed["status_quo_plus"].description
+
+
+def test_the_frontier_counts_its_budgets_on_top_of_the_forced_moves(team):
+    from engine.frontier import FrontierSettings, frontier
+
+    settings = FrontierSettings(population=8, generations=1, polish=0, time_limit=20.0)
+    result = frontier(team, SOLVER, settings)
+    forced = sum(len(a) for a in forced_moves(team).values())
+    moved = [d.evaluation.metrics["accounts_moved"] for d in result.designs]
+    assert result.recommended.evaluation.feasible
+    assert min(moved) == forced
+    assert f"eps_moved_{forced}" in {d.label for d in result.designs}
