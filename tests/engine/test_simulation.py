@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+import engine.simulation
 from engine.errors import TerrasimError
 from engine.parallel import InProcessRunner
 from engine.simulation import (
@@ -81,6 +82,20 @@ def test_results_do_not_depend_on_the_batch_size(instance, designs):
     for other in results[1:]:
         assert other.month_bookings.tobytes() == results[0].month_bookings.tobytes()
         assert other.metrics.tobytes() == results[0].metrics.tobytes()
+
+
+def test_results_do_not_depend_on_how_designs_are_split_over_kernel_calls(
+    instance, designs, monkeypatch
+):
+    # Large jobs split a scenario's designs over several kernel calls, so that Ctrl-C
+    # (KeyboardInterrupt, raised between calls) stops them within a fraction of a second.
+    whole = simulate_designs(instance, designs, n_scenarios=7, seed=4, runner=QUIET_RUNNER)
+    n_accounts = instance.accounts.n_accounts
+    for per_call in (1, 2):
+        monkeypatch.setattr(engine.simulation, "KERNEL_ACCOUNT_DESIGNS", per_call * n_accounts)
+        split = simulate_designs(instance, designs, n_scenarios=7, seed=4, runner=QUIET_RUNNER)
+        assert split.month_bookings.tobytes() == whole.month_bookings.tobytes()
+        assert split.metrics.tobytes() == whole.metrics.tobytes()
 
 
 def test_scenario_k_is_the_same_whatever_the_number_of_scenarios(instance, designs):
