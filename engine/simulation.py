@@ -16,6 +16,7 @@ import pyarrow as pa
 from engine.errors import TerrasimError
 from engine.model import LEAVING, NEW, Instance
 from engine.parallel import InProcessRunner
+from kernels.jit import interrupts_deferred
 from kernels.simulation import (
     ATTAINMENT_SPREAD,
     CHURNED,
@@ -384,7 +385,9 @@ def simulate_batch(inputs: SimInputs, batch: tuple[int, int]) -> tuple[np.ndarra
     draws = new_draws(n_accounts, inputs.reps.capacity.shape[0], inputs.n_segments, horizon)
     group = max(1, KERNEL_ACCOUNT_DESIGNS // max(n_accounts, 1))
     for k in range(count):
-        draw_scenario(np.random.default_rng([inputs.seed, first + k]), draws)
+        rng = np.random.default_rng([inputs.seed, first + k])
+        with interrupts_deferred():  # a Generator argument: see kernels/jit.py
+            draw_scenario(rng, draws)
         for d in range(0, n_designs, group):
             simulate_drawn_scenario(
                 inputs.designs[d : d + group],

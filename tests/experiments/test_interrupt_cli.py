@@ -87,12 +87,14 @@ class Command:
         self.process.wait()
 
 
-def assert_stopped_by_sigint(command: Command, took: float, run_dir: Path) -> None:
+def assert_stopped_by_sigint(
+    command: Command, took: float, run_dir: Path, name: str = "stress"
+) -> None:
     stderr = "\n".join(command.err)
     assert command.process.returncode == 130, stderr
     assert took < EXIT_AFTER_SIGINT_S, f"exited {took:.1f} s after SIGINT"
     assert "Traceback" not in stderr
-    assert command.err[-1] == "terrasim stress: interrupted"
+    assert command.err[-1] == f"terrasim {name}: interrupted"
     marker = run_dir / INCOMPLETE_FILE
     assert marker.read_text().startswith("interrupted")
     # Nothing half-written: only whole files (atomic writes), no temporary ones left.
@@ -123,6 +125,30 @@ def test_ctrl_c_stops_a_ray_stress_run_and_ray_within_seconds_with_exit_130(tmp_
         ["pgrep", "-g", str(command.process.pid)], capture_output=True, text=True
     ).stdout.split()
     assert not leftover, f"processes left in the run's group: {leftover}"
+
+
+def test_a_frontier_interrupted_in_its_stress_test_is_marked_incomplete(tmp_path: Path):
+    # The frontier's files are written before the stress test starts; the folder must say
+    # that the run did not finish (no config.yaml, no summary).
+    run_dir = tmp_path / "run"
+    command = Command(
+        "frontier",
+        "data.preset=southwest",
+        "frontier.time_limit=6",
+        "frontier.population=12",
+        "frontier.generations=2",
+        "frontier.polish=1",
+        "sim.scenarios=300000",
+        "ray.enabled=false",
+        "report=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    command.wait_for_first_batch()
+    took = command.interrupt()
+    assert_stopped_by_sigint(command, took, run_dir, name="frontier")
+    written = {p.name for p in run_dir.iterdir()}
+    assert {"frontier.arrow", "assignment.csv", "INCOMPLETE"} <= written
+    assert not {"config.yaml", "summary.arrow"} & written
 
 
 def test_a_running_run_is_marked_incomplete_and_a_finished_one_is_not(tmp_path: Path):
