@@ -203,7 +203,8 @@ class RayRunner:
     `shared` goes to the object store once; at most `max_in_flight` tasks are pending (twice
     the cluster's CPUs by default) and are collected with `ray.wait`. A task whose worker dies
     is retried up to `max_retries` times; results are kept by batch index, so a retried batch
-    is counted once.
+    is counted once. On an error the pending tasks are cancelled; on KeyboardInterrupt none
+    is submitted any more and the ones in flight end with their batch or with `stop_ray`.
     """
 
     def __init__(
@@ -252,8 +253,12 @@ class RayRunner:
                     results[index] = ray.get(ref)
                     bar.update(sizes[index])
         except BaseException as exc:
-            # Ctrl-C or an error: stop the outstanding tasks rather than let them run on.
-            _cancel(pending)
+            # An error: stop the outstanding tasks. Ctrl-C: submit no more and leave the tasks
+            # in flight (one batch each) to ray.shutdown, which the CLI calls: cancelling them
+            # then raced Ray's own completion and aborted the driver in about 1 run in 6 (Ray
+            # 2.60: "Check failed: ... Tried to complete task that was not pending").
+            if not isinstance(exc, KeyboardInterrupt):
+                _cancel(pending)
             # RayTaskError is an error of fn itself and propagates; other Ray errors lost workers.
             errors = ray.exceptions
             if isinstance(exc, errors.RayError) and not isinstance(exc, errors.RayTaskError):
