@@ -14,6 +14,7 @@ from scipy.spatial import cKDTree
 from engine.errors import TerrasimError
 from kernels import pmedian
 from kernels.geo import unit_vectors
+from kernels.jit import interrupts_deferred
 
 EARTH_RADIUS_KM = 6371.0
 # One search run ends after max(100, 10 · p) perturbation rounds without improvement, and the
@@ -125,7 +126,8 @@ def choose_centres(
     descents = 0
     while fruitless < max_fruitless and (descents == 0 or time.perf_counter() < deadline):
         state.scalars[:] = 0.0
-        pmedian.seed_centres(problem, rng, state.solution)
+        with interrupts_deferred():
+            pmedian.seed_centres(problem, rng, state.solution)
         pmedian.start_search(problem, state, tolerance)
         _run_rounds(problem, state, rng, run_rounds, k_max, tolerance, deadline)
         descents += 1 + int(state.scalars[pmedian.ROUNDS])
@@ -145,7 +147,8 @@ def _run_rounds(problem, state, rng, run_rounds, k_max, tolerance, deadline) -> 
         now = time.perf_counter()
         if now >= deadline:
             return
-        pmedian.search_rounds(problem, state, rng, chunk, run_rounds, k_max, tolerance)
+        with interrupts_deferred():
+            pmedian.search_rounds(problem, state, rng, chunk, run_rounds, k_max, tolerance)
         took = time.perf_counter() - now
         # Size the next call to return about every _ROUND_SECONDS, without passing the deadline.
         per_round = max(took / chunk, 1e-7)
@@ -225,7 +228,8 @@ def choose_centres_geo(
         pool_size = min(n_accounts, _POOL_PER_CANDIDATE * max_candidates)
         pool = np.sort(rng.choice(n_accounts, size=pool_size, replace=False))
         picked = np.empty(max_candidates, dtype=np.int64)
-        pmedian.sample_sites(np.ascontiguousarray(xyz[pool]), weights[pool], rng, picked)
+        with interrupts_deferred():
+            pmedian.sample_sites(np.ascontiguousarray(xyz[pool]), weights[pool], rng, picked)
         sites = pool[np.sort(picked)]
     if not 1 <= p <= sites.shape[0]:
         raise TerrasimError(

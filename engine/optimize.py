@@ -34,6 +34,7 @@ from kernels.arrays import (
     TRAVEL,
     WORKLOAD,
 )
+from kernels.jit import interrupts_deferred
 from kernels.objectives import N_SUMS, evaluate_design
 
 METAHEURISTICS = ("ils", "descent")
@@ -522,20 +523,21 @@ class _Search:
 
     def _kick_chunk(self, rounds: int) -> int:
         p = self.problem
-        return search.kick(
-            self.state,
-            p.accounts,
-            p.reps,
-            p.distance,
-            p.rules,
-            self.neighbourhood,
-            self.objective_weight,
-            self.penalty_weight,
-            self.params,
-            self.rng,
-            rounds,
-            self.max_moves,
-        )
+        with interrupts_deferred():  # a Generator argument: see kernels/jit.py
+            return search.kick(
+                self.state,
+                p.accounts,
+                p.reps,
+                p.distance,
+                p.rules,
+                self.neighbourhood,
+                self.objective_weight,
+                self.penalty_weight,
+                self.params,
+                self.rng,
+                rounds,
+                self.max_moves,
+            )
 
     def _run(self, chunk_call, deadline: float) -> int:
         """Call a kernel in chunks until it stops by itself or the deadline passes.

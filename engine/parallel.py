@@ -5,10 +5,13 @@ The only module that knows Ray. Experiments call `start_ray`; library code takes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,14 +61,15 @@ def start_ray(
         return
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     if local:
-        ray.init(
-            # "local" starts a new instance; no address would join one `ray start` left running.
-            address="local",
-            num_cpus=num_cpus,
-            include_dashboard=dashboard,
-            dashboard_host="127.0.0.1",
-            **quiet,
-        )
+        with _sigint_blocked_for_children():
+            ray.init(
+                # "local" starts a new instance; no address would join one `ray start` left.
+                address="local",
+                num_cpus=num_cpus,
+                include_dashboard=dashboard,
+                dashboard_host="127.0.0.1",
+                **quiet,
+            )
         return
     try:
         ray.init(address=address, **quiet)
@@ -74,6 +78,24 @@ def start_ray(
             f"cannot join the Ray cluster at ray.address={address}: {_first_line(exc)} "
             "(start one with `ray start --head`, or set ray.address=null to run locally)"
         ) from None
+
+
+@contextlib.contextmanager
+def _sigint_blocked_for_children():
+    """Start Ray's processes with SIGINT blocked (they inherit the mask), then unblock it here.
+
+    Ctrl-C reaches the whole process group: a raylet or GCS stopped by it makes the driver abort
+    with a C++ error before it can cancel its tasks. So only the driver takes Ctrl-C and stops
+    Ray itself (ray.cancel, ray.shutdown); a Ctrl-C during ray.init waits, pending, until then.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _check_reachable(address: str, timeout_s: float) -> None:
@@ -98,8 +120,8 @@ def _first_line(exc: Exception) -> str:
 class Progress:
     """A progress bar over items (scenarios) on stderr.
 
-    On a terminal it redraws one line; elsewhere (logs, CI) it writes a line at most every
-    `every_s` seconds and one at the end.
+    On a terminal it redraws one line; elsewhere (logs, CI) it writes a line after the first
+    batch (the phase has started), then at most every `every_s` seconds, and one at the end.
     """
 
     def __init__(
@@ -114,6 +136,7 @@ class Progress:
         self.stream = sys.stderr if stream is None else stream
         self.done = 0
         self.start = self.last = time.perf_counter()
+        self.written = False
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def update(self, n: int) -> None:
@@ -125,9 +148,10 @@ class Progress:
         if self.tty:
             self.stream.write("\r" + self.line(now))
             self.stream.flush()
-        elif self.done < self.total and now - self.last >= self.every_s:
+        elif self.done < self.total and (not self.written or now - self.last >= self.every_s):
             self.stream.write(self.line(now) + "\n")
-            self.last = now
+            self.stream.flush()
+            self.last, self.written = now, True
 
     def close(self) -> None:
         """Finish the bar with a last line."""
@@ -179,7 +203,8 @@ class RayRunner:
     `shared` goes to the object store once; at most `max_in_flight` tasks are pending (twice
     the cluster's CPUs by default) and are collected with `ray.wait`. A task whose worker dies
     is retried up to `max_retries` times; results are kept by batch index, so a retried batch
-    is counted once.
+    is counted once. On an error the pending tasks are cancelled; on KeyboardInterrupt none
+    is submitted any more and the ones in flight end with their batch or with `stop_ray`.
     """
 
     def __init__(
@@ -228,8 +253,12 @@ class RayRunner:
                     results[index] = ray.get(ref)
                     bar.update(sizes[index])
         except BaseException as exc:
-            for ref in pending:
-                ray.cancel(ref, force=True)
+            # An error: stop the outstanding tasks. Ctrl-C: submit no more and leave the tasks
+            # in flight (one batch each) to ray.shutdown, which the CLI calls: cancelling them
+            # then raced Ray's own completion and aborted the driver in about 1 run in 6 (Ray
+            # 2.60: "Check failed: ... Tried to complete task that was not pending").
+            if not isinstance(exc, KeyboardInterrupt):
+                _cancel(pending)
             # RayTaskError is an error of fn itself and propagates; other Ray errors lost workers.
             errors = ray.exceptions
             if isinstance(exc, errors.RayError) and not isinstance(exc, errors.RayTaskError):
@@ -239,6 +268,23 @@ class RayRunner:
             raise
         bar.close()
         return results
+
+
+def _cancel(refs) -> None:
+    import ray
+
+    for ref in refs:
+        try:
+            ray.cancel(ref, force=True)
+        except Exception:  # a task that finished, or whose worker died, meanwhile
+            pass
+
+
+def stop_ray() -> None:
+    """Shut down this process's Ray (local instance or connection), if it started one."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
 
 
 def _run_task(fn: Callable[[Any, Any], Any], shared: Any, batch: Any) -> Any:

@@ -1,7 +1,8 @@
 """A run folder: the composed config, result files with provenance, all written atomically.
 
 DESIGN §6: every Arrow file records the config, the seed, the package version, the git commit
-and the library versions in its schema metadata, so a result can be traced and re-run.
+and the library versions in its schema metadata, so a result can be traced and re-run. A run
+that has not finished (running, interrupted, failed) holds an INCOMPLETE file saying why.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ EXECUTION_SUBKEYS = (("sim", "batch_size"),)
 Results = dict[str, int | float | str]
 # Seeds reach numpy and the Numba kernels as 64-bit integers.
 MAX_SEED = 2**63 - 1
+# Present while a run is not complete: written when it starts, removed once config.yaml and
+# every result are written; an interrupted or failed run keeps it, with the reason.
+INCOMPLETE_FILE = "INCOMPLETE"
+RUNNING = "running: started and not finished (or its process was killed)"
+INTERRUPTED = "interrupted (SIGINT, Ctrl-C) before the run finished"
 
 
 def recorded_config(cfg: DictConfig) -> dict[str, Any]:
@@ -143,3 +149,26 @@ class Run:
         """Write the composed config as config.yaml beside the results."""
         text = OmegaConf.to_yaml(OmegaConf.create(recorded_config(self.cfg)))
         return write_text_atomic(self.dir / "config.yaml", text)
+
+    @property
+    def marker(self) -> Path:
+        """The INCOMPLETE file: present while the run is not complete."""
+        return self.dir / INCOMPLETE_FILE
+
+    def mark_incomplete(self, reason: str) -> Path:
+        """Write (or rewrite) the INCOMPLETE marker with `reason` on one line."""
+        return write_text_atomic(self.marker, " ".join(reason.split()) + "\n")
+
+    def mark_complete(self) -> None:
+        """Remove the marker: config.yaml and every result are written."""
+        self.marker.unlink(missing_ok=True)
+
+    def is_complete(self) -> bool:
+        """Whether the folder carries no INCOMPLETE marker."""
+        return not self.marker.exists()
+
+    def holds_results(self) -> bool:
+        """Whether the folder holds anything besides the marker."""
+        if not self.dir.is_dir():
+            return False
+        return any(entry.name != INCOMPLETE_FILE for entry in self.dir.iterdir())

@@ -18,6 +18,7 @@ from engine.model import LEAVING, NEW, Instance, Reps
 from engine.simulation import SimParams
 from kernels import pmedian
 from kernels.geo import unit_vectors
+from kernels.jit import interrupts_deferred
 
 EARTH_RADIUS_KM = 6371.0
 # Candidate homes: every account up to this many, else a weighted D²-sample of this many.
@@ -185,7 +186,8 @@ def new_rep_homes(instance: Instance, n_new: int, seed: int) -> tuple[np.ndarray
         sites = np.arange(acc.n_accounts, dtype=np.int64)
     else:
         picked = np.empty(_MAX_SITES, dtype=np.int64)
-        pmedian.sample_sites(xyz, weights * np.minimum(existing, 1e9), rng, picked)
+        with interrupts_deferred():
+            pmedian.sample_sites(xyz, weights * np.minimum(existing, 1e9), rng, picked)
         sites = np.sort(picked)
     site_xyz = np.ascontiguousarray(xyz[sites])
     if acc.n_accounts * sites.shape[0] <= _MAX_MATRIX_ENTRIES:

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
 from engine.errors import InputError, TerrasimError
 from engine.io import read_arrow
-from engine.runs import Results, Run, provenance
+from engine.runs import INTERRUPTED, RUNNING, Results, Run, provenance
 
 RESULT_FILE = "result.arrow"
 SWEEP_FILE = "sweep.arrow"
@@ -81,20 +81,26 @@ def run_sweep_job(task: Callable[[DictConfig, Run], Results | None], run: Run, n
     sweep_dir = Path(hydra_cfg.sweep.dir)
     clear_job_folder(run.dir, sweep_dir)
     print(f"job {job}: {' '.join(overrides)}")
+    run.mark_incomplete(RUNNING)
     try:
         results = task(run.cfg, run)
+    except KeyboardInterrupt:
+        run.mark_incomplete(INTERRUPTED)
+        raise
     except TerrasimError as exc:
         print(f"terrasim {name}: job {job}: error: {exc}", file=sys.stderr)
         clear_job_folder(run.dir, sweep_dir)
         write_result(run, job, overrides, FAILED, str(exc), {})
+        run.mark_complete()  # result.arrow (status failed) is the whole record of this job
         return
     write_result(run, job, overrides, FINISHED, "", checked_results(results))
+    run.mark_complete()
 
 
 def is_finished(run: Run) -> bool:
     """Whether the job folder holds a finished result computed under this same config."""
     path = run.dir / RESULT_FILE
-    if not path.is_file():
+    if not path.is_file() or not run.is_complete():
         return False
     try:
         table = read_arrow(path)

@@ -36,7 +36,11 @@ def main() -> None:
         )
         sys.exit(2)
     sys.argv = [f"terrasim {name}", *sys.argv[2:]]
-    module = importlib.import_module(f"experiments.{name}")
+    try:
+        module = importlib.import_module(f"experiments.{name}")
+    except KeyboardInterrupt:  # Ctrl-C while the libraries load; the run handles its own
+        print(f"terrasim {name}: interrupted", file=sys.stderr)
+        sys.exit(130)
     module.main()
 
 

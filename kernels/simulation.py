@@ -466,5 +466,15 @@ def simulate_scenario_designs(designs, accounts, reps, params, rng, draws, month
         Out.
     """
     draw_scenario(rng, draws)
+    simulate_drawn_scenario(designs, accounts, reps, params, draws, month_bookings, metrics)
+
+
+@njit
+def simulate_drawn_scenario(designs, accounts, reps, params, draws, month_bookings, metrics):
+    """Simulate every design in a scenario already drawn into `draws` (only read).
+
+    The caller may split the designs over several calls: each design reads the draws alone.
+    Arguments as in `simulate_scenario_designs`, without `rng`.
+    """
     for d in range(designs.shape[0]):
         simulate_scenario(designs[d], accounts, reps, params, draws, month_bookings[d], metrics[d])

@@ -122,14 +122,16 @@ def test_start_ray_reports_a_cluster_it_cannot_reach():
         start_ray("auto", num_cpus=2)
 
 
-def test_progress_bar_writes_a_final_line_when_not_a_terminal():
+def test_progress_bar_writes_a_first_and_a_final_line_when_not_a_terminal():
     stream = io.StringIO()
-    bar = Progress(10, "scenarios", stream=stream)
-    bar.update(4)
+    bar = Progress(10, "scenarios", stream=stream, every_s=3600.0)
+    bar.update(2)  # the first batch: a log shows the phase has started
+    bar.update(2)
     bar.update(6)
     bar.close()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 1 and "[" + "#" * 30 + "] 10/10" in lines[0]
+    assert len(lines) == 2 and "2/10" in lines[0]
+    assert "[" + "#" * 30 + "] 10/10" in lines[1]
 
 
 def test_progress_bar_redraws_one_line_on_a_terminal():

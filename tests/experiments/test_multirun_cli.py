@@ -73,6 +73,22 @@ def test_rerun_skips_finished_jobs_and_redoes_an_interrupted_one(run_cli, files,
     assert arrow_files(sweep) == before
 
 
+def test_a_job_folder_marked_incomplete_is_rerun_and_left_unmarked(run_cli, files, tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ("evaluate", "-m", *files, "seed=1,2", f"hydra.sweep.dir={sweep}")
+    code, _, err = run_cli(*args)
+    assert code == 0, err
+    assert not list(sweep.rglob("INCOMPLETE"))
+    # Interrupted between its last result and the marker's removal: it has not finished.
+    (sweep / "1" / "INCOMPLETE").write_text("interrupted\n")
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    assert "job 0: finished earlier, skipped" in out
+    assert "job 1: finished earlier" not in out
+    assert not (sweep / "1" / "INCOMPLETE").exists()
+    assert (sweep / "1" / "result.arrow").exists()
+
+
 def test_same_multirun_twice_gives_identical_arrow_files(run_cli, files, tmp_path: Path):
     for name in ("a", "b"):
         code, _, err = run_cli(
