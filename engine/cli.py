@@ -25,14 +25,12 @@ from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from engine.errors import InputWarning, TerrasimError
+from engine.errors import INTERRUPTED_EXIT, USER_ERROR, InputWarning, TerrasimError
 from engine.parallel import stop_ray
 from engine.runs import INTERRUPTED, RUNNING, Results, Run, check_seeds
 from engine.sweep import register_resolvers, run_sweep_job
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-USER_ERROR = 2
-INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 # Before Hydra composes: conf/common.yaml names the sweep folder with it.
 register_resolvers()
 

@@ -1,8 +1,11 @@
-"""The one exception type for problems a user can cause, and the one warning type.
+"""The one exception type for problems a user can cause, the one warning type, the exit codes.
 
 The CLI prints an error's message and exits with code 2; nothing else is caught. A warning
 (an input that runs but probably not as meant) is printed as one line on stderr.
 """
+
+USER_ERROR = 2  # bad input, an infeasible problem, a bad setting: a TerrasimError
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 
 
 class TerrasimError(Exception):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import TerrasimError
+from kernels.arrays import OBJECTIVE_NAMES
 
 BUILTIN_MEASURES = ("potential", "workload", "accounts")
 
@@ -92,8 +93,6 @@ def _optional(value: Any, kind: type) -> Any:
 
 def check_objective(objective: Objective) -> None:
     """Raise TerrasimError for settings no run could use."""
-    from kernels.arrays import OBJECTIVE_NAMES
-
     unknown = sorted(set(objective.weights) - set(OBJECTIVE_NAMES))
     if unknown:
         raise TerrasimError(

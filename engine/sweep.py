@@ -25,7 +25,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
-from engine.errors import InputError, TerrasimError
+from engine.errors import USER_ERROR, InputError, TerrasimError
 from engine.io import read_arrow
 from engine.runs import INTERRUPTED, RUNNING, Results, Run, provenance
 
@@ -266,8 +266,6 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write sweep.arrow; exit 2 when a job failed with a user error."""
-        from engine.cli import USER_ERROR
-
         name = config.hydra.job.name
         try:
             path, table = write_sweep(config, [self.job_dirs[k] for k in sorted(self.job_dirs)])
