@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from engine.benchmarks.tables import format_rows
 from engine.candidates import candidate_lists
 from engine.errors import TerrasimError
 from engine.evaluate import evaluate
@@ -441,6 +442,4 @@ def run_large(
 
 
 if __name__ == "__main__":
-    from engine.benchmarks.quality import format_rows
-
     print(format_rows(run_large()))

@@ -1,6 +1,7 @@
 """Quality benchmarks: objective values the engine reaches on literature instances vs known optima.
 
-Each suite returns rows (dicts with a `section` key); `format_rows` prints any mix as Markdown.
+Each suite returns rows (dicts with a `section` key); `format_rows` (engine/benchmarks/tables.py)
+prints any mix as Markdown.
 `python -m engine.benchmarks.quality` runs every suite (or `--suite a,b`) and prints an
 overview, one line per suite side by side, then each suite's table; it writes the Markdown and
 the raw rows (JSON) to results/benchmarks/quality.md and quality.json.
@@ -22,12 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.benchmarks.pmed import INSTANCES, pmed_dir, read_pmed, read_pmed_optima
+from engine.benchmarks.tables import format_rows
 from engine.errors import TerrasimError
 from engine.greenfield import choose_centres
 from engine.io import write_text_atomic
 
-_GAP_DECIMALS = 3
-_SECONDS_DECIMALS = 2
 _REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = _REPO / "results" / "benchmarks" / "quality.md"
 
@@ -94,68 +94,6 @@ def run_pmed(
             }
         )
     return rows
-
-
-def format_rows(rows: list[dict]) -> str:
-    """Markdown: one table per section, each followed by a summary line.
-
-    The columns are the row keys in order of first appearance (section aside). The summary gives
-    the mean gap, the number solved to optimality, and the max and total time, for whichever of
-    `gap_percent`, `optimal` and `seconds` the section has.
-    """
-    sections: dict[str, list[dict]] = {}
-    for row in rows:
-        sections.setdefault(str(row.get("section", "")), []).append(row)
-    blocks = []
-    for section, members in sections.items():
-        columns: list[str] = []
-        for row in members:
-            columns += [key for key in row if key != "section" and key not in columns]
-        lines = [f"### {section}", ""] if section else []
-        lines.append("| " + " | ".join(columns) + " |")
-        lines.append("|" + "|".join("---" for _ in columns) + "|")
-        for row in members:
-            lines.append("| " + " | ".join(_cell(key, row.get(key)) for key in columns) + " |")
-        lines += ["", _summary(members)]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"
-
-
-def _cell(key: str, value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, float | np.floating):
-        if not math.isfinite(value):
-            return str(value)
-        if key.endswith("_percent"):
-            return f"{value:.{_GAP_DECIMALS}f}"
-        if key.endswith("seconds"):
-            return f"{value:.{_SECONDS_DECIMALS}f}"
-        if key.endswith("ratio"):
-            return f"{value:.1f}"
-        return f"{value:g}"
-    return str(value)
-
-
-def _summary(rows: list[dict]) -> str:
-    parts = [f"{len(rows)} instances"]
-    gaps = [row["gap_percent"] for row in rows if row.get("gap_percent") is not None]
-    if gaps:
-        parts.append(f"mean gap {np.mean(gaps):.{_GAP_DECIMALS}f}%")
-        parts.append(f"max gap {np.max(gaps):.{_GAP_DECIMALS}f}%")
-    solved = [row["optimal"] for row in rows if row.get("optimal") is not None]
-    if solved:
-        parts.append(f"{sum(bool(s) for s in solved)} of {len(solved)} solved to optimality")
-    feasible = [row["feasible"] for row in rows if row.get("feasible") is not None]
-    if feasible:
-        parts.append(f"{sum(bool(f) for f in feasible)} of {len(feasible)} feasible")
-    seconds = [row["seconds"] for row in rows if row.get("seconds") is not None]
-    if seconds:
-        parts.append(f"max time {max(seconds):.{_SECONDS_DECIMALS}f} s")
-        parts.append(f"total time {sum(seconds):.{_SECONDS_DECIMALS}f} s")
-    return "**Summary:** " + ", ".join(parts) + "."
 
 
 # --------------------------------------------------------------------------------------------
