@@ -27,7 +27,7 @@ from engine.candidates import Candidates, candidate_lists
 from engine.designs import NamedDesign, designs_table
 from engine.errors import TerrasimError
 from engine.evaluate import FEASIBILITY_TOLERANCE, evaluate
-from engine.infeasibility import check_forced_moves, forced_moves, no_feasible_design_error
+from engine.infeasibility import check_forced_moves, forced_accounts, no_feasible_design_error
 from engine.optimize import Design, SolverSettings, optimize
 from engine.problem import Problem, rule_arrays
 from kernels.arrays import (
@@ -324,7 +324,7 @@ def _epsilon_sweep(
         budgets = default_budgets(problem.n_accounts)
     # The moves the team forces (a leaving rep's book) are in every design: each budget is
     # counted on top of them, so the smallest point is "only what must move".
-    forced = sum(len(a) for a in forced_moves(problem).values())
+    forced = int(forced_accounts(problem).sum())
     budgets = sorted({int(k) + forced for k in budgets})
     settings = dataclasses.replace(settings, raise_infeasible=False)
     # map_fn returns the points in the order of `budgets`, whichever worker finished first.

@@ -162,6 +162,25 @@ def forced_moves(problem: Problem) -> dict[str, np.ndarray]:
     return forced
 
 
+def forced_accounts(problem: Problem) -> np.ndarray:
+    """bool[n_accounts]: the accounts of `forced_moves`, whichever rule forces them."""
+    forced = np.zeros(problem.n_accounts, dtype=bool)
+    for accounts in forced_moves(problem).values():
+        forced[accounts] = True
+    return forced
+
+
+def held_accounts(problem: Problem) -> np.ndarray:
+    """bool[n_accounts]: accounts the locked or protected rule keeps with today's rep."""
+    acc, on = problem.accounts, problem.rules.on
+    held = np.zeros(problem.n_accounts, dtype=bool)
+    if on[RULE_LOCKED]:
+        held |= acc.locked
+    if on[RULE_PROTECTED]:
+        held |= acc.protected
+    return held & (acc.current_rep >= 0)
+
+
 def check_forced_moves(problem: Problem) -> None:
     """Refuse a disruption budget smaller than the moves the team change forces.
 
@@ -240,12 +259,7 @@ def check_held_capacity(problem: Problem) -> None:
     on = rules.on
     if not on[RULE_CAPACITY]:
         return
-    held = np.zeros(problem.n_accounts, dtype=bool)
-    if on[RULE_LOCKED]:
-        held |= acc.locked
-    if on[RULE_PROTECTED]:
-        held |= acc.protected
-    held &= acc.current_rep >= 0
+    held = held_accounts(problem)
     owner = acc.current_rep[held]
     load = np.bincount(owner, weights=acc.measures[WORKLOAD][held], minlength=problem.n_reps)
     limit = reps.capacity * (1.0 + rules.capacity_slack)

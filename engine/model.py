@@ -38,6 +38,10 @@ class Accounts:
     segment_names: tuple[str, ...]
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # further numeric columns
 
+    def protected_by(self, potential: float) -> np.ndarray:
+        """bool[n_accounts]: held today at or above `potential` (the protected_potential rule)."""
+        return (self.potential >= potential) & (self.current_rep >= 0)
+
     @property
     def n_accounts(self) -> int:
         """Number of accounts."""

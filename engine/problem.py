@@ -94,7 +94,7 @@ def build_problem(instance: Instance, objective: Objective) -> Problem:
 
     protected = np.zeros(acc.n_accounts, dtype=bool)
     if rules.protected_potential is not None:
-        protected = (acc.potential >= rules.protected_potential) & (acc.current_rep >= 0)
+        protected = acc.protected_by(rules.protected_potential)
 
     account_arrays = AccountArrays(
         measures=measures,

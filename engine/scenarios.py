@@ -22,7 +22,7 @@ from engine.candidates import candidate_lists
 from engine.designs import NamedDesign, designs_table
 from engine.errors import InfeasibleError, TerrasimError
 from engine.evaluate import FEASIBILITY_TOLERANCE, evaluate
-from engine.infeasibility import forced_moves
+from engine.infeasibility import forced_accounts, held_accounts
 from engine.model import LEAVING, Instance
 from engine.optimize import Design, SolverSettings, optimize
 from engine.problem import Problem, build_problem, rule_arrays
@@ -264,7 +264,7 @@ def status_quo_plus(
     forces (a leaving rep's book, accounts on a rep the rules no longer allow) come on top of
     the budget: they are not the planner's choice.
     """
-    forced = int(sum(len(a) for a in forced_moves(problem).values()))
+    forced = int(forced_accounts(problem).sum())
     rules = dataclasses.replace(problem.objective.rules, max_moved=int(max_moved) + forced)
     budgeted = _with_rules(problem, rules)
     settings = dataclasses.replace(
@@ -367,7 +367,7 @@ def specialisation(
     # Locked and protected accounts stay with their owners whatever their segment: they get a
     # segment of their own that every rep is skilled in, so that the specialists rule passes
     # them (and only them) while the locks keep them in place.
-    exempt = _held_accounts(problem)
+    exempt = held_accounts(problem)
     teamed = dataclasses.replace(
         reps,
         skill=np.hstack([skill, np.ones((reps.n_reps, 1), dtype=bool)]),
@@ -399,15 +399,6 @@ def specialisation(
             "barred) go to any team"
         )
     return _solve("specialisation", specialised, problem, solver, description)
-
-
-def _held_accounts(problem: Problem) -> np.ndarray:
-    """bool[n_accounts]: accounts the locked or protected rule keeps with their current rep."""
-    accounts = problem.accounts
-    held = accounts.protected.copy()  # all False unless the protected rule is on
-    if problem.objective.rules.locked:
-        held |= accounts.locked
-    return held & (accounts.current_rep >= 0)
 
 
 def segment_teams(
@@ -583,13 +574,11 @@ def departure(
 def _unheld_where_forced(problem: Problem) -> Problem:
     """The problem without locks or protection on the accounts the team forces to move.
 
-    The forced accounts are engine.infeasibility.forced_moves': a scenario's own lock never
+    The forced accounts are engine.infeasibility.forced_moves's: a scenario's own lock never
     holds an account on a rep it may no longer have (a user's lock there is refused at
     validation instead).
     """
-    forced = np.zeros(problem.n_accounts, dtype=bool)
-    for accounts in forced_moves(problem).values():
-        forced[accounts] = True
+    forced = forced_accounts(problem)
     if not forced.any():
         return problem
     acc = problem.accounts

@@ -411,22 +411,21 @@ def _check_locks(t: _Table, accounts: Accounts, reps: Reps, rules: Rules) -> Non
     if rules.locked:
         holds.append(("locked", "the lock", accounts.locked))
     if rules.protected_potential is not None:
-        protected = (accounts.potential >= rules.protected_potential) & (accounts.current_rep >= 0)
+        protected = accounts.protected_by(rules.protected_potential)
         holds.append(("potential", "objective.rules.protected_potential", protected))
     for column, hold, held in holds:
         held_rows = np.flatnonzero(held)
-        for rule, bad in _rules_broken_in_place(accounts, reps, rules, held_rows):
-            t.fail(
-                column,
-                f"{hold} breaks the '{rule}' rule: {bad[1]}",
-                (held_rows[bad[0]] + 1).tolist(),
-            )
+        for rule, bad, why in _rules_broken_in_place(accounts, reps, rules, held_rows):
+            t.fail(column, f"{hold} breaks the '{rule}' rule: {why}", (held_rows[bad] + 1).tolist())
 
 
 def _rules_broken_in_place(
     accounts: Accounts, reps: Reps, rules: Rules, rows: np.ndarray
-) -> list[tuple[str, tuple[np.ndarray, str]]]:
-    """For accounts that must stay with today's rep: each unary rule that forbids it."""
+) -> list[tuple[str, np.ndarray, str]]:
+    """Each unary rule that forbids accounts `rows` (which must stay) their rep today.
+
+    Returns (rule, bool[len(rows)] of the accounts it forbids, why) per such rule.
+    """
     owner = accounts.current_rep[rows]
     checks = []
     if rules.regions:
@@ -451,7 +450,7 @@ def _rules_broken_in_place(
         "leaving": "its current_rep is leaving",
         "barred": "its current_rep is in its barred_reps",
     }
-    return [(rule, (bad, words[rule])) for rule, bad in checks if len(bad) and bad.any()]
+    return [(rule, bad, words[rule]) for rule, bad in checks if len(bad) and bad.any()]
 
 
 def _check_capacity(t: _Table, accounts: Accounts, reps: Reps, rules: Rules) -> None:
